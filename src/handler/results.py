@@ -1,0 +1,77 @@
+"""Pure rules about results: where a result goes, which event is later, and the result document.
+
+Kept apart from S3 I/O so each rule can be tested on its own, and apart from ``totals`` because
+these rules are about events and objects, not about parsing prices.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+
+from handler.totals import InvalidDocument, Total, format_total
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """The object version that was read: the ``source`` member of every result."""
+
+    bucket: str
+    key: str
+    version_id: str | None
+    etag: str
+    sequencer: str | None
+    size: int
+
+
+def result_key(source_key: str, result_name: str) -> str:
+    """The input key with its last path segment replaced: ``a/b/market_infos.json`` ->
+    ``a/b/total_price.json``, ``market_infos.json`` -> ``total_price.json``."""
+    folder, slash, _ = source_key.rpartition("/")
+    return f"{folder}{slash}{result_name}"
+
+
+def is_later(sequencer: str, other: str) -> bool:
+    """Whether ``sequencer`` names a later event than ``other`` for the same key.
+
+    S3 sequencers are hex strings of varying length; the shorter is left-padded with zeros
+    before comparing (S3's documented rule).
+    """
+    width = max(len(sequencer), len(other))
+    return sequencer.rjust(width, "0") > other.rjust(width, "0")
+
+
+def utc_timestamp(now: datetime | None = None) -> str:
+    """ISO 8601 UTC with milliseconds and a ``Z``: ``2026-11-21T20:35:25.123Z``."""
+    moment = (now or datetime.now(UTC)).astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def ok_document(total: Total, source: SourceInfo, computed_at: str) -> bytes:
+    """The ``status: ok`` result.
+
+    ``json`` cannot write a ``Decimal`` as a number without going through ``float``, so the total
+    is spliced in as its exact plain-notation text; everything else goes through ``json.dumps``.
+    """
+    rest = json.dumps(
+        {
+            "product_count": total.product_count,
+            "source": asdict(source),
+            "computed_at": computed_at,
+        },
+        ensure_ascii=False,
+    )
+    head = f'{{"status": "ok", "total": {format_total(total.total)}, '
+    return (head + rest[1:]).encode()
+
+
+def invalid_document(error: InvalidDocument, source: SourceInfo, computed_at: str) -> bytes:
+    """The ``status: invalid`` result for input that can never succeed."""
+    document = {
+        "status": "invalid",
+        "error": {"code": error.code, "message": error.message},
+        "source": asdict(source),
+        "computed_at": computed_at,
+    }
+    return json.dumps(document, ensure_ascii=False).encode()
