@@ -54,9 +54,7 @@ class LocalContext:
 
     function_name: str = "market-totals-local"
     memory_limit_in_mb: int = 512
-    invoked_function_arn: str = (
-        "arn:aws:lambda:us-east-1:123456789012:function:market-totals-local"
-    )
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:market-totals-local"
     aws_request_id: str = "local-invoke"
 
 

@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING
 
 import boto3
 import pytest
-from local_invoke import FAKE_AWS_ENV, LocalContext
 from moto import mock_aws
+
+from local_invoke import FAKE_AWS_ENV, LocalContext
 from support import BUCKET
 
 if TYPE_CHECKING:

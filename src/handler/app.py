@@ -26,7 +26,7 @@ from handler.results import (
     utc_timestamp,
 )
 from handler.settings import Settings
-from handler.totals import InvalidDocument, total_prices, too_large
+from handler.totals import InvalidDocument, too_large, total_prices
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -97,7 +97,7 @@ def _process_record(client: S3Client, record: S3EventRecord, settings: Settings)
     bucket = record.s3.bucket.name
     obj = record.s3.get_object
     key = unquote_plus(obj.key)  # keys arrive URL-encoded; Powertools gives them raw
-    logger.set_correlation_id(record.get("responseElements", {}).get("x-amz-request-id"))
+    logger.set_correlation_id((record.get("responseElements") or {}).get("x-amz-request-id"))
 
     if not record.event_name.startswith("ObjectCreated:"):
         return Outcome(bucket, key, "skipped", reason="NotObjectCreated")
@@ -194,9 +194,7 @@ def _observe(outcome: Outcome) -> None:
             **outcome.extra,
         },
     )
-    metrics.add_metric(
-        name=f"Records{outcome.status.capitalize()}", unit=MetricUnit.Count, value=1
-    )
+    metrics.add_metric(name=f"Records{outcome.status.capitalize()}", unit=MetricUnit.Count, value=1)
     if outcome.status == "ok":
         metrics.add_metric(name="Products", unit=MetricUnit.Count, value=outcome.product_count)
         metrics.add_metric(name="BytesRead", unit=MetricUnit.Bytes, value=outcome.bytes_read)

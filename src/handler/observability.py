@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeVar, cast
 
 from aws_lambda_powertools import Logger, Metrics
 
@@ -40,5 +40,4 @@ def traced(handler: F) -> F:
         return handler
     from aws_lambda_powertools import Tracer  # noqa: PLC0415 - imported only when tracing is on
 
-    wrapped: F = Tracer(service=_service).capture_lambda_handler(handler)
-    return wrapped
+    return cast("F", Tracer(service=_service).capture_lambda_handler(handler))

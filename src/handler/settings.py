@@ -48,7 +48,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Build settings from ``environ`` (default ``os.environ``); unset or empty means default."""
+        """Settings from ``environ`` (default ``os.environ``); unset or empty means the default."""
         env = os.environ if environ is None else environ
         raw_max = env.get("MAX_INPUT_BYTES") or str(DEFAULT_MAX_INPUT_BYTES)
         try:

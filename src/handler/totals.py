@@ -89,7 +89,7 @@ class _CountingReader:
     """Counts the bytes read (for metrics and the "empty" message) and drops a leading UTF-8 BOM,
     which RFC 8259 lets a parser ignore and which Windows tools like to write."""
 
-    __slots__ = ("_stream", "bytes_read", "_first")
+    __slots__ = ("_first", "_stream", "bytes_read")
 
     def __init__(self, stream: BinaryReader) -> None:
         self._stream = stream
@@ -166,14 +166,14 @@ def _walk(events: Iterator[tuple[str, Any]]) -> Total:
         if seen_products:
             raise _schema("products", "duplicate key")
         seen_products = True
-        ev, _ = next(events)
-        if ev != "start_array":
-            raise _schema("products", f"expected an array, got {_JSON_TYPE[ev]}")
-        for ev, _ in events:
-            if ev == "end_array":
+        kind, _ = next(events)
+        if kind != "start_array":
+            raise _schema("products", f"expected an array, got {_JSON_TYPE[kind]}")
+        for item, _ in events:
+            if item == "end_array":
                 break
-            if ev != "start_map":
-                raise _schema(f"products[{count}]", f"expected an object, got {_JSON_TYPE[ev]}")
+            if item != "start_map":
+                raise _schema(f"products[{count}]", f"expected an object, got {_JSON_TYPE[item]}")
             price = _product_price(events, count)
             try:
                 total = _EXACT.add(total, price)
@@ -204,9 +204,9 @@ def _product_price(events: Iterator[tuple[str, Any]], index: int) -> Decimal | i
             continue
         if price is not None:
             raise _schema(f"products[{index}].price", "duplicate key")
-        ev, price = next(events)
-        if ev != "number":
-            raise _schema(f"products[{index}].price", f"expected a number, got {_JSON_TYPE[ev]}")
+        kind, price = next(events)
+        if kind != "number":
+            raise _schema(f"products[{index}].price", f"expected a number, got {_JSON_TYPE[kind]}")
     raise AssertionError("unreachable: the parser ends every object it starts")  # pragma: no cover
 
 
@@ -214,9 +214,9 @@ def _skip_value(events: Iterator[tuple[str, Any]]) -> None:
     """Consume one value of any kind: other keys, anywhere, are ignored."""
     depth = 0
     for ev, _ in events:
-        if ev == "start_map" or ev == "start_array":
+        if ev in ("start_map", "start_array"):
             depth += 1
-        elif ev == "end_map" or ev == "end_array":
+        elif ev in ("end_map", "end_array"):
             depth -= 1
         if depth == 0:
             return
