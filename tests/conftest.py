@@ -14,6 +14,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from handler import storage
 from local_invoke import FAKE_AWS_ENV, LocalContext
 from support import BUCKET
 
@@ -55,3 +56,24 @@ def s3(aws_credentials: None) -> Iterator[S3Client]:
 @pytest.fixture
 def context() -> LocalContext:
     return LocalContext()
+
+
+@pytest.fixture
+def s3_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The S3 operations the handler's clients call, in order (``["HeadObject", ...]``).
+
+    Counted on ``before-call``: once per API call (botocore's own retries not included), which
+    works with ``mock_aws`` as with a server.
+    """
+    calls: list[str] = []
+    make_client = storage.new_client
+
+    def counting_client() -> S3Client:
+        client = make_client()
+        client.meta.events.register(
+            "before-call.s3", lambda event_name, **_: calls.append(event_name.rsplit(".", 1)[1])
+        )
+        return client
+
+    monkeypatch.setattr(storage, "new_client", counting_client)
+    return calls

@@ -175,7 +175,7 @@ def _is_current(stored: storage.StoredResult | None, key: str, sequencer: str | 
         sequencer is not None
         and stored is not None
         and stored.sequencer is not None
-        and stored.source_key == key
+        and stored.is_from(key)
         and not is_later(sequencer, stored.sequencer)
     )
 

@@ -11,6 +11,7 @@ two concurrent writers the one that compared against stale state fails with 412 
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
@@ -24,8 +25,9 @@ if TYPE_CHECKING:
 
 #: User metadata stored with each result (S3 sends it as ``x-amz-meta-*``), so the ordering check
 #: needs a HEAD, not a GET of the result body.
+#: The source key is stored as a digest: metadata must be ASCII and small, keys need neither be.
 SEQUENCER_META: Final = "source-sequencer"
-SOURCE_KEY_META: Final = "source-key"
+SOURCE_KEY_META: Final = "source-key-sha256"
 
 #: botocore's "standard" retry mode retries throttling (SlowDown), 5xx and connection errors with
 #: backoff. Three attempts and short timeouts keep one slow call well inside the function's
@@ -59,7 +61,16 @@ class StoredResult:
 
     etag: str
     sequencer: str | None
-    source_key: str | None
+    source_digest: str | None
+
+    def is_from(self, source_key: str) -> bool:
+        """Whether this result was computed from ``source_key`` (sequencers of different keys
+        cannot be compared)."""
+        return self.source_digest == key_digest(source_key)
+
+
+def key_digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -129,7 +140,7 @@ def stored_result(client: S3Client, bucket: str, key: str) -> StoredResult | Non
     return StoredResult(
         etag=head["ETag"],
         sequencer=metadata.get(SEQUENCER_META),
-        source_key=metadata.get(SOURCE_KEY_META),
+        source_digest=metadata.get(SOURCE_KEY_META),
     )
 
 
@@ -150,7 +161,7 @@ def write_result(
     still absent); otherwise it raises ``ResultConflict``. Without it the result is replaced
     whatever is there (events that carry no sequencer have nothing to order by).
     """
-    metadata = {SOURCE_KEY_META: source_key}
+    metadata = {SOURCE_KEY_META: key_digest(source_key)}
     if sequencer is not None:
         metadata[SEQUENCER_META] = sequencer
     request: PutObjectRequestTypeDef = {

@@ -1,0 +1,94 @@
+"""The pure result rules: naming, ordering of sequencers, the result documents."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+
+from handler.results import (
+    SourceInfo,
+    invalid_document,
+    is_later,
+    ok_document,
+    result_key,
+    utc_timestamp,
+)
+from handler.totals import InvalidDocument, Total
+
+SOURCE = SourceInfo(
+    bucket="b", key="m/market_infos.json", version_id=None, etag="abc", sequencer="0A", size=10
+)
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        ("market_a/market_infos.json", "market_a/total_price.json"),
+        ("market_infos.json", "total_price.json"),
+        ("a/b/c/market_infos.json", "a/b/c/total_price.json"),
+        ("market a/märkte/market_infos.json", "market a/märkte/total_price.json"),
+        ("x/my_market_infos.json", "x/total_price.json"),
+    ],
+)
+def test_result_key_replaces_the_last_segment(key: str, expected: str) -> None:
+    assert result_key(key, "total_price.json") == expected
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "later"),
+    [
+        ("0062A1B2C3D4E5F602", "0062A1B2C3D4E5F601", True),
+        ("0062A1B2C3D4E5F601", "0062A1B2C3D4E5F602", False),
+        ("0062A1B2C3D4E5F601", "0062A1B2C3D4E5F601", False),  # equal is not later
+        ("0100", "FF", True),  # FF is padded to 00FF
+        ("FF", "0100", False),
+        ("1", "0000000000000000000000000000000F", False),
+        ("10", "F", True),
+    ],
+)
+def test_is_later_pads_the_shorter_sequencer(a: str, b: str, later: bool) -> None:
+    assert is_later(a, b) is later
+
+
+def test_utc_timestamp_has_milliseconds_and_z() -> None:
+    moment = datetime(2026, 11, 21, 20, 35, 25, 123456, tzinfo=timezone(timedelta(hours=2)))
+    assert utc_timestamp(moment) == "2026-11-21T18:35:25.123Z"
+    assert utc_timestamp().endswith("Z")
+    assert datetime.strptime(utc_timestamp(), "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def test_ok_document_writes_the_exact_total_as_a_plain_number() -> None:
+    body = ok_document(Total(Decimal("4.00E+2"), 2), SOURCE, "2026-11-21T00:00:00.000Z")
+    assert body.startswith(b'{"status": "ok", "total": 400, ')
+    doc = json.loads(body, parse_float=Decimal)
+    assert list(doc) == ["status", "total", "product_count", "source", "computed_at"]
+    assert doc["product_count"] == 2
+    assert doc["source"] == {
+        "bucket": "b",
+        "key": "m/market_infos.json",
+        "version_id": None,
+        "etag": "abc",
+        "sequencer": "0A",
+        "size": 10,
+    }
+    exact = ok_document(Total(Decimal("0.30"), 2), SOURCE, "t")
+    assert json.loads(exact, parse_float=Decimal)["total"] == Decimal("0.30")
+    assert b'"total": 0.30,' in exact
+
+
+def test_invalid_document_carries_code_and_message() -> None:
+    error = InvalidDocument("InvalidSchema", "products[3].price: expected a number, got a string")
+    doc = json.loads(invalid_document(error, SOURCE, "2026-11-21T00:00:00.000Z"))
+    assert doc == {
+        "status": "invalid",
+        "error": {
+            "code": "InvalidSchema",
+            "message": "products[3].price: expected a number, got a string",
+        },
+        "source": doc["source"],
+        "computed_at": "2026-11-21T00:00:00.000Z",
+    }
+    assert doc["source"]["key"] == "m/market_infos.json"
