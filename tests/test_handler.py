@@ -284,3 +284,24 @@ def test_events_directory_has_the_documented_samples() -> None:
     names = {p.name for p in EVENTS.glob("*.json")}
     assert {"put.json", "put-many.json", "put-encoded-key.json", "delete.json"} <= names
     assert "test-event.json" in names
+
+
+def test_a_new_client_is_made_on_every_invocation(
+    s3: S3Client, context: LocalContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from handler import storage
+
+    made: list[object] = []
+    make_client = storage.new_client
+
+    def recording_client() -> S3Client:
+        made.append(client := make_client())
+        return client
+
+    monkeypatch.setattr(storage, "new_client", recording_client)
+    event = load_event("put.json")
+    seed_event_objects(s3, event)
+    invoke(event, context)
+    invoke(event, context)
+    assert len(made) == 2
+    assert made[0] is not made[1]
