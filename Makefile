@@ -9,7 +9,18 @@ STAMP := $(VENV)/.installed
 export SAM_CLI_TELEMETRY := 0
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup run test lint typecheck unit clean
+.PHONY: help setup run test lint typecheck unit bench clean template-check local-invoke-proof
+
+# The template's tools, each in a virtualenv of its own: the SAM CLI and checkov pin boto3
+# versions that conflict with each other and with the function's (requirements.txt).
+TOOLS := .venv-tools
+TOOLS_STAMP := $(TOOLS)/.installed
+CHECKOV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV)/.installed
+# `sam build` looks for python3.13 on PATH; put a real one first (pyenv's shims answer only for
+# the selected version).
+PY313 := $(or $(lastword $(sort $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13))),$(shell command -v python3.13 2>/dev/null))
+SAM := PATH="$(abspath $(dir $(PY313))):$$PATH" $(TOOLS)/bin/sam
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -18,6 +29,18 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+$(TOOLS_STAMP): requirements-tools.txt
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --upgrade pip
+	$(TOOLS)/bin/python -m pip install --quiet -r requirements-tools.txt
+	touch $@
+
+$(CHECKOV_STAMP): requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV)
+	$(CHECKOV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV)/bin/python -m pip install --quiet -r requirements-checkov.txt
 	touch $@
 
 setup: $(STAMP) ## create .venv with the runtime and dev dependencies
@@ -29,13 +52,41 @@ lint: $(STAMP) ## ruff lint and format check
 	$(BIN)/ruff check src scripts tests
 	$(BIN)/ruff format --check src scripts tests
 
-typecheck: $(STAMP) ## mypy, strict
-	$(BIN)/mypy src scripts
+typecheck: $(STAMP) ## mypy --strict on the function, scripts, tests and benchmarks
+	$(BIN)/mypy src scripts bench tests --exclude tests/integration
+	@# A second run: tests/integration has a conftest.py of its own, a duplicate module name.
+	$(BIN)/mypy tests/integration
 
 unit: $(STAMP) ## the pytest suite with the branch-coverage gate
 	$(BIN)/pytest --cov --cov-fail-under=95 $(PYTEST_ARGS)
 
-test: lint typecheck unit ## everything CI runs
+template-check: $(TOOLS_STAMP) $(CHECKOV_STAMP) ## sam validate --lint, cfn-lint, checkov, sam build
+	@test -n "$(PY313)" || { echo "sam build needs a python3.13 (pyenv's or on PATH)"; exit 1; }
+	$(SAM) validate --lint
+	$(TOOLS)/bin/cfn-lint template.yaml
+	$(CHECKOV)/bin/checkov --file template.yaml --framework cloudformation --quiet --compact --skip-download
+	$(SAM) build
+	@# The artifact holds every pinned requirement at its pinned version, and the handler.
+	@test -f .aws-sam/build/MarketTotalsFunction/handler/app.py
+	@sed -nE 's/^([A-Za-z0-9_.-]+)(\[[^]]*\])?==([^ ;]+).*/\1 \3/p' requirements.txt | \
+	while read -r name version; do \
+	  test -d ".aws-sam/build/MarketTotalsFunction/$${name//-/_}-$$version.dist-info" \
+	    || { echo "sam build did not package $$name==$$version"; exit 1; }; \
+	done
+	@echo "sam build packaged requirements.txt"
+
+local-invoke-proof: $(STAMP) $(TOOLS_STAMP) ## sam local invoke in Docker against moto, result checked (root; installs Docker)
+	scripts/sam_local/ensure_docker.sh
+	scripts/sam_local/build_stand_in_image.sh
+	$(SAM) build --build-dir .aws-sam/build-x86_64 --cache-dir .aws-sam/cache-x86_64 \
+	  --parameter-overrides Architectures=x86_64
+	$(BIN)/python scripts/sam_local_proof.py --sam $(TOOLS)/bin/sam \
+	  --template .aws-sam/build-x86_64/template.yaml
+
+test: lint typecheck unit template-check ## everything CI runs
+
+bench: $(STAMP) ## benchmarks against a moto server (~5-7 min): writes the README's Benchmarks section
+	PYTHONPATH=bench $(BIN)/python bench/run.py
 
 clean: ## remove the virtualenvs and caches
 	rm -rf $(VENV) .venv-* .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage

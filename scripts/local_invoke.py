@@ -23,6 +23,7 @@ import logging
 import os
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,6 +132,9 @@ def embedded_s3() -> Iterator[str]:
     server.start()
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
+    # A server in this process shares moto's backends with any earlier one (and with mock_aws):
+    # start from an empty S3 so that a previous run's results are not mistaken for this one's.
+    reset_moto(endpoint)
     saved = {name: os.environ.get(name) for name in [*FAKE_AWS_ENV, "AWS_ENDPOINT_URL_S3"]}
     os.environ.update(FAKE_AWS_ENV, AWS_ENDPOINT_URL_S3=endpoint)
     try:
@@ -141,7 +145,16 @@ def embedded_s3() -> Iterator[str]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+        reset_moto(endpoint)
         server.stop()
+
+
+def reset_moto(endpoint: str) -> None:
+    """Empty the moto server at ``endpoint`` (its backends are shared by the whole process)."""
+    # The endpoint is the loopback server started above: no user-supplied URL reaches urlopen.
+    request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")  # noqa: S310
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        response.read()
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:

@@ -7,12 +7,14 @@ and the credentials below are fake, so no test can reach real AWS.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
 from moto import mock_aws
+from pytest_socket import SocketConnectBlockedError
 
 from handler import storage
 from local_invoke import FAKE_AWS_ENV, LocalContext
@@ -33,6 +35,23 @@ _AMBIENT = (
     "AWS_ENDPOINT_URL_S3",
     "POWERTOOLS_TRACE_DISABLED",
 )
+
+
+@pytest.fixture(autouse=True, scope="session")
+def loopback_only_connect_ex() -> Iterator[None]:
+    """pytest-socket's allow-list guards ``socket.connect`` only: hold ``connect_ex`` to the
+    same loopback-only rule, so no way of connecting is left open."""
+    real = socket.socket.connect_ex
+
+    def guarded(self: socket.socket, address: Any) -> int:
+        host = str(address[0]) if isinstance(address, tuple) else None
+        if host is not None and not (host in ("localhost", "::1") or host.startswith("127.")):
+            raise SocketConnectBlockedError(["127.0.0.1", "localhost", "::1"], host)
+        return real(self, address)
+
+    socket.socket.connect_ex = guarded  # type: ignore[method-assign,assignment]
+    yield
+    socket.socket.connect_ex = real  # type: ignore[method-assign]
 
 
 @pytest.fixture(autouse=True)

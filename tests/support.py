@@ -7,6 +7,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from local_invoke import put_event
+
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
@@ -25,3 +27,18 @@ def read_result(client: S3Client, key: str, bucket: str = BUCKET) -> dict[str, A
     body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
     document: dict[str, Any] = json.loads(body, parse_float=Decimal)
     return document
+
+
+def upload(
+    client: S3Client, key: str, body: bytes, *, sequencer: str | None = None, bucket: str = BUCKET
+) -> dict[str, Any]:
+    """Put ``body`` at ``key`` and return the single-record event S3 would send for it."""
+    put = client.put_object(Bucket=bucket, Key=key, Body=body)
+    return put_event(
+        bucket,
+        key,
+        etag=put["ETag"].strip('"'),
+        size=len(body),
+        sequencer=sequencer,
+        version_id=put.get("VersionId"),
+    )

@@ -18,7 +18,7 @@ import pytest
 from handler.app import RecordsFailed, lambda_handler
 from handler.settings import ConfigurationError
 from local_invoke import OBJECTS, event_keys, put_event, seed_event_objects
-from support import BUCKET, EVENTS, load_event, read_result
+from support import BUCKET, EVENTS, load_event, read_result, upload
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -32,19 +32,6 @@ def invoke(event: dict[str, Any], context: LocalContext) -> dict[str, Any]:
     summary: dict[str, Any] = lambda_handler(event, context)
     json.dumps(summary)  # the summary must be JSON-serialisable
     return summary
-
-
-def upload(s3: S3Client, key: str, body: bytes, bucket: str = BUCKET) -> dict[str, Any]:
-    """Put an object and return the event S3 would send for it."""
-    put = s3.put_object(Bucket=bucket, Key=key, Body=body)
-    return put_event(
-        bucket,
-        key,
-        etag=put["ETag"].strip('"'),
-        size=len(body),
-        sequencer="0062A1B2C3D4E5F601",
-        version_id=put.get("VersionId"),
-    )
 
 
 def test_sample_events_name_the_objects_in_events_objects() -> None:
@@ -158,14 +145,16 @@ def test_s3_test_event_is_a_no_op(s3: S3Client, context: LocalContext) -> None:
 
 def test_a_result_key_never_triggers_work(s3: S3Client, context: LocalContext) -> None:
     # The guard against loops: a write of total_price.json that reaches the function is skipped.
-    event = upload(s3, "market_a/total_price.json", b'{"status": "ok"}')
+    event = upload(s3, "market_a/total_price.json", b'{"status": "ok"}', sequencer="01")
     summary = invoke(event, context)
     assert summary["records"][0]["reason"] == "NotAnInputKey"
     assert s3.list_objects_v2(Bucket=BUCKET)["KeyCount"] == 1
 
 
 def test_invalid_input_is_answered_not_raised(s3: S3Client, context: LocalContext) -> None:
-    event = upload(s3, "m/market_infos.json", b'{"products": [{"price": 1}, {"price": "2"}]}')
+    event = upload(
+        s3, "m/market_infos.json", b'{"products": [{"price": 1}, {"price": "2"}]}', sequencer="01"
+    )
 
     summary = invoke(event, context)
 
@@ -183,7 +172,7 @@ def test_invalid_input_is_answered_not_raised(s3: S3Client, context: LocalContex
 
 
 def test_empty_object_is_invalid_json(s3: S3Client, context: LocalContext) -> None:
-    invoke(upload(s3, "m/market_infos.json", b""), context)
+    invoke(upload(s3, "m/market_infos.json", b"", sequencer="01"), context)
     assert read_result(s3, "m/total_price.json")["error"]["code"] == "InvalidJSON"
 
 
@@ -192,7 +181,7 @@ def test_objects_over_the_limit_are_too_large(
 ) -> None:
     monkeypatch.setenv("MAX_INPUT_BYTES", "10")
     body = b'{"products": [{"price": 1}]}'
-    invoke(upload(s3, "m/market_infos.json", body), context)
+    invoke(upload(s3, "m/market_infos.json", body, sequencer="01"), context)
     result = read_result(s3, "m/total_price.json")
     assert result["error"] == {
         "code": "TooLarge",
@@ -206,7 +195,9 @@ def test_result_bucket_setting(
 ) -> None:
     s3.create_bucket(Bucket="market-totals-results")
     monkeypatch.setenv("RESULT_BUCKET", "market-totals-results")
-    invoke(upload(s3, "m/market_infos.json", b'{"products": [{"price": 5}]}'), context)
+    invoke(
+        upload(s3, "m/market_infos.json", b'{"products": [{"price": 5}]}', sequencer="01"), context
+    )
     assert read_result(s3, "m/total_price.json", bucket="market-totals-results")["total"] == 5
     assert s3.list_objects_v2(Bucket=BUCKET)["KeyCount"] == 1  # only the input
 
@@ -216,10 +207,14 @@ def test_input_suffix_and_result_name_settings(
 ) -> None:
     monkeypatch.setenv("INPUT_SUFFIX", "prices.json")
     monkeypatch.setenv("RESULT_NAME", "sum.json")
-    summary = invoke(upload(s3, "shop/prices.json", b'{"products": [{"price": 2}]}'), context)
+    summary = invoke(
+        upload(s3, "shop/prices.json", b'{"products": [{"price": 2}]}', sequencer="01"), context
+    )
     assert summary["records"][0]["result_key"] == "shop/sum.json"
     assert read_result(s3, "shop/sum.json")["total"] == 2
-    skipped = invoke(upload(s3, "shop/market_infos.json", b'{"products": []}'), context)
+    skipped = invoke(
+        upload(s3, "shop/market_infos.json", b'{"products": []}', sequencer="01"), context
+    )
     assert skipped["records"][0]["reason"] == "NotAnInputKey"
 
 

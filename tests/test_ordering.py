@@ -9,8 +9,7 @@ import pytest
 
 from handler.app import lambda_handler
 from handler.storage import SEQUENCER_META
-from local_invoke import put_event
-from support import BUCKET, read_result
+from support import BUCKET, read_result, upload
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -23,16 +22,7 @@ RESULT = "market_a/total_price.json"
 
 def put(s3: S3Client, price: int, sequencer: str | None, key: str = KEY) -> dict[str, Any]:
     """Upload a one-product document and return the event S3 would send for that version."""
-    body = f'{{"products": [{{"price": {price}}}]}}'.encode()
-    response = s3.put_object(Bucket=BUCKET, Key=key, Body=body)
-    return put_event(
-        BUCKET,
-        key,
-        etag=response["ETag"].strip('"'),
-        size=len(body),
-        sequencer=sequencer,
-        version_id=response.get("VersionId"),
-    )
+    return upload(s3, key, f'{{"products": [{{"price": {price}}}]}}'.encode(), sequencer=sequencer)
 
 
 def run(event: dict[str, Any], context: LocalContext) -> dict[str, Any]:

@@ -1,0 +1,177 @@
+"""One measurement in a fresh process: ``python bench/worker.py KIND OUT.json [ARGS...]``.
+
+Run by ``bench/run.py`` with ``src`` and ``scripts`` on PYTHONPATH, the environment pointing boto3
+at the moto server, and stdout discarded (Powertools logs and metrics go there, as in Lambda).
+Each writes one JSON object to OUT.json; ``peak_rss_mb`` is this whole process's peak RSS.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import resource
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+BUCKET = "bench"
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def sequencer() -> str:
+    # Grows with time, so each invocation is a later event for the ordering rules.
+    return f"{time.time_ns():020X}"
+
+
+def event_for(key: str, *, seq: str | None = None, etag: str | None = None) -> dict[str, Any]:
+    import boto3
+
+    from local_invoke import put_event
+
+    head = boto3.client("s3").head_object(Bucket=BUCKET, Key=key)
+    return put_event(
+        BUCKET,
+        key,
+        etag=etag or head["ETag"].strip('"'),
+        size=head["ContentLength"],
+        sequencer=seq or sequencer(),
+    )
+
+
+def measure_import(module: str) -> dict[str, Any]:
+    start = time.perf_counter()
+    __import__(module)
+    return {"seconds": time.perf_counter() - start, "peak_rss_mb": peak_rss_mb()}
+
+
+def count_requests(key: str) -> dict[str, Any]:
+    """S3 requests of one record: fresh, duplicate, stale (its version was overwritten) and
+    superseded (an older event arriving after a newer one was processed)."""
+    import boto3
+
+    from handler.app import lambda_handler
+    from local_invoke import LocalContext
+
+    sent: list[str] = []
+
+    def before_send(request: Any, **_: Any) -> None:
+        sent.append(request.method)
+
+    boto3.setup_default_session()
+    assert boto3.DEFAULT_SESSION is not None
+    setup = boto3.client("s3")
+    body = b'{"products": [{"price": 1.50}, {"price": 2}]}'
+    first = setup.put_object(Bucket=BUCKET, Key=key, Body=body)["ETag"].strip('"')
+    old_seq, new_seq = sequencer(), sequencer()
+    boto3.DEFAULT_SESSION.events.register("before-send.s3", before_send)
+
+    def run(event: dict[str, Any]) -> dict[str, Any]:
+        sent.clear()
+        status = lambda_handler(event, LocalContext())["records"][0]
+        return {"requests": len(sent), "methods": list(sent), "status": status}
+
+    fresh = run(event_for(key, seq=old_seq))
+    duplicate = run(event_for(key, seq=old_seq))
+    # The object is overwritten; the event of the first version is late and its result old.
+    setup.put_object(Bucket=BUCKET, Key=key, Body=body.replace(b"2}", b"3}"))
+    stale = run(event_for(key, seq=f"{int(old_seq, 16) + 1:020X}", etag=first))
+    run(event_for(key, seq=new_seq))
+    superseded = run(event_for(key, seq=f"{int(old_seq, 16) + 2:020X}", etag=first))
+    return {"fresh": fresh, "duplicate": duplicate, "stale": stale, "superseded": superseded}
+
+
+def tutorial(event: dict[str, Any]) -> dict[str, Any]:
+    """The usual tutorial function: whole body, json.loads (floats), sum, put; a client per call."""
+    import boto3
+
+    s3 = boto3.client("s3")
+    record = event["Records"][0]["s3"]
+    bucket, key = record["bucket"]["name"], record["object"]["key"]
+    data = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    total = sum(product["price"] for product in data["products"])
+    s3.put_object(Bucket=bucket, Key="tutorial/total_price.json", Body=json.dumps({"total": total}))
+    return {"total": total}
+
+
+def latency(key: str, calls: int) -> dict[str, Any]:
+    """Warm invocations, ours and the tutorial's alternating, in this one process."""
+    from handler.app import lambda_handler
+    from local_invoke import LocalContext
+
+    base = event_for(key)
+    context = LocalContext()
+
+    def ours(_: dict[str, Any]) -> None:
+        # A new sequencer each time: a fresh record (HEAD, GET, PUT), not a skipped duplicate.
+        event = copy.deepcopy(base)
+        event["Records"][0]["s3"]["object"]["sequencer"] = sequencer()
+        result = lambda_handler(event, context)
+        assert result["records"][0]["status"] == "ok", result
+
+    timings: dict[str, list[float]] = {"ours": [], "tutorial": []}
+    for i in range(calls + 3):  # the first 3 warm up (imports, connection pools)
+        for name, fn in (("ours", ours), ("tutorial", tutorial)):
+            start = time.perf_counter()
+            fn(base)
+            if i >= 3:
+                timings[name].append(time.perf_counter() - start)
+    return timings
+
+
+def throughput(method: str, key: str) -> dict[str, Any]:
+    """Total one object with ``method``; time from the request to the total."""
+    import boto3
+
+    if method == "ours":
+        from handler.app import lambda_handler
+        from local_invoke import LocalContext
+
+        event = event_for(key)
+        boto3.client("s3")  # botocore's model loading, as the baselines' client had it too
+        start = time.perf_counter()
+        summary = lambda_handler(event, LocalContext())
+        seconds = time.perf_counter() - start
+        assert summary["records"][0]["status"] == "ok", summary
+        result_key = summary["records"][0]["result_key"]
+        body = boto3.client("s3").get_object(Bucket=BUCKET, Key=result_key)["Body"].read()
+        total = json.loads(body, parse_float=Decimal)["total"]
+        return {"seconds": seconds, "total": str(total), "peak_rss_mb": peak_rss_mb()}
+
+    import ijson
+
+    client = boto3.client("s3")
+    start = time.perf_counter()
+    stream = client.get_object(Bucket=BUCKET, Key=key)["Body"]
+    if method == "json.loads":
+        document = json.loads(stream.read(), parse_float=Decimal)
+        total = sum((product["price"] for product in document["products"]), Decimal(0))
+    elif method == "ijson":
+        total = sum(ijson.items(stream, "products.item.price", use_float=False), Decimal(0))
+    else:
+        raise SystemExit(f"unknown method {method}")
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "total": str(total), "peak_rss_mb": peak_rss_mb()}
+
+
+def main() -> None:
+    kind, out, *args = sys.argv[1:]
+    if kind == "import":
+        result = measure_import(args[0])
+    elif kind == "requests":
+        result = count_requests(args[0])
+    elif kind == "latency":
+        result = latency(args[0], int(args[1]))
+    elif kind == "throughput":
+        result = throughput(args[0], args[1])
+    else:
+        raise SystemExit(f"unknown kind {kind}")
+    Path(out).write_text(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

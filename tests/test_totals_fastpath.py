@@ -1,0 +1,242 @@
+"""The core's fast path (msgspec batches) never changes an outcome: for any document, valid or
+not, it gives the same ``Total`` - or the same code and message - as the exact path alone, with
+batch boundaries falling anywhere (small read sizes put them between and inside products)."""
+
+from __future__ import annotations
+
+import io
+import json
+from decimal import Decimal
+
+import ijson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from handler import totals
+from handler.totals import MAX_TOTAL_DIGITS, InvalidDocument
+
+READ_SIZES = (1, 3, 16, 64, 4096)
+
+
+def outcome(document: bytes, *, fast: bool, read_size: int = totals.READ_SIZE) -> object:
+    """``(total as text, count)`` or ``(code, message)``: comparable across the two paths (the
+    text keeps the scale: 0.30 is not 0.3)."""
+    try:
+        result = totals._total(io.BytesIO(document), fast=fast, read_size=read_size)
+    except InvalidDocument as error:
+        return (error.code, error.message)
+    return (str(result.total), result.product_count)
+
+
+def assert_paths_agree(document: bytes) -> object:
+    expected = outcome(document, fast=False)
+    for read_size in READ_SIZES:
+        assert outcome(document, fast=True, read_size=read_size) == expected, read_size
+    return expected
+
+
+class CountingBatches:
+    """Counts the batches the fast path accepted: proof that a test exercised it."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.accepted = 0
+        self.refused = 0
+        decode = totals._decode_batch
+
+        def counting(batch: bytes, total: Decimal) -> tuple[int, Decimal] | None:
+            result = decode(batch, total)
+            if result is None:
+                self.refused += 1
+            else:
+                self.accepted += 1
+            return result
+
+        monkeypatch.setattr(totals, "_decode_batch", counting)
+
+
+def products(*items: str, sep: str = ", ") -> bytes:
+    return ('{"market": "m", "products": [' + sep.join(items) + '], "end": true}').encode()
+
+
+PLAIN = [
+    f'{{"name": "p{i}", "attrs": {{"a": [1, {{}}]}}, "price": {i}.{i % 100:02d}}}'
+    for i in range(200)
+]
+
+
+# --- the fast path is used, and agrees ----------------------------------------------------------
+
+
+def test_a_plain_document_goes_through_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    batches = CountingBatches(monkeypatch)
+    expected = assert_paths_agree(products(*PLAIN))
+    assert batches.accepted > 0
+    total = sum(Decimal(f"{i}.{i % 100:02d}") for i in range(200))
+    assert expected == (str(total), 200)
+
+
+@pytest.mark.parametrize(
+    ("name", "replacement"),
+    [
+        ("not UTF-8 in an ignored string", '"name": "\xff"'),
+        ("lone surrogate escape", '"name": "\\ud800"'),
+        ("valid non-ASCII", '"name": "Käse \\u00e9 😀"'),
+        ("duplicate price", '"price": 1, "price": 2'),
+        ("duplicate price, one escaped", '"price": 1, "pr\\u0069ce": 2'),
+        ("escaped price key alone", '"\\u0070rice": 7'),
+        ("nested price key", '"price": 1, "sub": {"price": 5}'),
+        ("price as a string", '"price": "1.5"'),
+        ("price true", '"price": true'),
+        ("price null", '"price": null'),
+        ("price object", '"price": {"amount": 1}'),
+        ("price missing", '"name": "x"'),
+        ("NaN", '"price": NaN'),
+        ("leading zero", '"price": 01'),
+        ("exponent beyond Decimal", '"price": 1e9999999999999999999'),
+        ("exponent at Decimal's edge", '"price": 1e999999999999999999'),
+        ("total too long", f'"price": 1e{MAX_TOTAL_DIGITS + 5}'),
+        ("huge integer", '"price": 1' + "0" * 5000),
+        ("string holding product text", '"price": 1, "n": "x}, {\\"price\\": 9}, {"'),
+        ("braces in a string", '"price": 1, "n": "}},{{"'),
+        ("control character", '"price": 1, "n": "a\x01"'),
+        ("form feed as space", '"price":\x0c1'),
+        ("minus zero", '"price": -0'),
+        ("negative scale", '"price": 1E+2'),
+        ("deep nesting", '"price": 1, "d": ' + "[" * 600 + "]" * 600),
+    ],
+)
+def test_one_odd_product_among_plain_ones(name: str, replacement: str) -> None:
+    # The odd product sits well inside the array, where the fast path is running.
+    items = list(PLAIN)
+    items[150] = items[150].replace('"price": 150.50', replacement)
+    assert replacement in items[150], name
+    assert_paths_agree(products(*items))
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        products(*PLAIN)[:-40],  # truncated after the array
+        products(*PLAIN)[: len(products(*PLAIN)) // 2],  # truncated inside it
+        products(*PLAIN).replace(b"}, {", b"} {", 1),  # a missing comma
+        products(*PLAIN).replace(b"}, {", b"},, {", 1),
+        products(*PLAIN).replace(b"]", b", ]", 1),  # a trailing comma
+        products(*PLAIN) + b"garbage",
+        products(*PLAIN, sep=" , "),  # no '},' anywhere: the exact path throughout
+        products(*PLAIN, sep=",\n  "),
+        products(*PLAIN).replace(b'"end": true', b'"products": []'),  # a second 'products'
+        products(*PLAIN[:150], '"not an object"', *PLAIN[150:]),
+        products(*PLAIN[:150], '"x}, {"', *PLAIN[150:]),  # a string element holding "},"
+        products(*PLAIN[:150], "[]", *PLAIN[150:]),
+        b"\xef\xbb\xbf" + products(*PLAIN),  # a leading BOM, split over reads when small
+        b"\xef\xbb" + products(*PLAIN),  # half a BOM
+        b"\xef\xbb",
+        b"\xef\xbb\xbf",
+        b"",
+        b"   ",
+        b'{"products": []}',
+        b'{"products": [{"price": 1}]}',
+    ],
+)
+def test_document_level_cases(document: bytes) -> None:
+    assert_paths_agree(document)
+
+
+def test_a_product_larger_than_a_batch() -> None:
+    big = '{"price": 2.5, "blob": "' + "x" * (5 * 4096) + '"}'
+    assert assert_paths_agree(products(*PLAIN[:50], big, *PLAIN[50:]))[1] == 201  # type: ignore[index]
+
+
+def test_many_nested_boundaries_in_one_product() -> None:
+    # More '},' inside one product than the cut search looks back over.
+    nested = '{"price": 3, "n": [' + "{}, " * 100 + "{}]}"
+    assert assert_paths_agree(products(*PLAIN[:20], nested, *PLAIN[20:]))[1] == 201  # type: ignore[index]
+
+
+def test_an_unexpected_parser_error_is_not_taken_for_the_document(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class Exploding:
+        def send(self, data: bytes) -> None:
+            raise MemoryError
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(ijson, "basic_parse_coro", lambda *_, **__: Exploding())
+    with pytest.raises(MemoryError):
+        totals.total_prices(io.BytesIO(products(*PLAIN)))
+
+
+def test_errors_of_the_stream_propagate_unchanged_from_the_fast_path() -> None:
+    class Dropped(OSError):
+        pass
+
+    class FailingStream:
+        def __init__(self, data: bytes, fail_at: int) -> None:
+            self._data = io.BytesIO(data)
+            self._fail_at = fail_at
+
+        def read(self, size: int = -1) -> bytes:
+            if self._data.tell() >= self._fail_at:
+                raise Dropped("connection reset")
+            return self._data.read(size)
+
+    document = products(*PLAIN)
+    for fast in (True, False):
+        with pytest.raises(Dropped):
+            totals._total(FailingStream(document, len(document) // 2), fast=fast, read_size=512)
+
+
+# --- generated documents ------------------------------------------------------------------------
+
+_PRICES = st.one_of(
+    st.integers(-(10**30), 10**30).map(str),
+    st.decimals(allow_nan=False, allow_infinity=False, places=3).map(str),
+    st.sampled_from(["-0", "0.10", "1e2", "1E-3", "-7.50", "1e400", '"1"', "true", "null", "[]"]),
+)
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+_TRICKY = st.sampled_from(['"},{"', '"\\"price\\""', '"}"', '"\\u0070"', '"é"', '{"price": 1}'])
+
+
+@st.composite
+def _product(draw: st.DrawFn) -> str:
+    fields = [f'"price": {draw(_PRICES)}']
+    for _ in range(draw(st.integers(0, 2))):
+        value = (
+            draw(_TRICKY)
+            if draw(st.booleans())
+            else json.dumps(draw(_JSON), ensure_ascii=draw(st.booleans()))
+        )
+        fields.insert(
+            draw(st.integers(0, len(fields))),
+            f'"{draw(st.sampled_from(["n", "a", "price"]))}": {value}',
+        )
+    return "{" + draw(st.sampled_from([",", ", "])).join(fields) + "}"
+
+
+@st.composite
+def _document(draw: st.DrawFn) -> bytes:
+    items = draw(st.lists(_product(), max_size=25))
+    document = products(*items, sep=draw(st.sampled_from([",", ", ", ",\n"])))
+    for _ in range(draw(st.integers(0, 2))):  # damage it, or not
+        at = draw(st.integers(0, len(document)))
+        insert = draw(st.sampled_from([b"", b"}", b",", b'"', b"\\", b"\xff", b"]", b"{", b" 1"]))
+        cut = draw(st.integers(0, 2))
+        document = document[:at] + insert + document[at + cut :]
+    return document
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(_document())
+def test_generated_documents_agree(document: bytes) -> None:
+    expected = outcome(document, fast=False)
+    for read_size in (2, 32, 4096):
+        assert outcome(document, fast=True, read_size=read_size) == expected
