@@ -17,10 +17,17 @@ set -euo pipefail
 TAG=${STAND_IN_TAG:-public.ecr.aws/lambda/python:3.13-x86_64}
 PYTHON_HOME=${STAND_IN_PYTHON_HOME:-$(ls -d "$HOME"/.pyenv/versions/3.13* 2>/dev/null | sort -V | tail -1)}
 SUITE=bookworm
-MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+# The Debian mirror apt is already configured with here (deb822 or one-line sources).
+apt_mirror() {
+  { grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources | awk '{print $2}'
+    grep -hs '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list | awk '{print $2}'
+  } | grep -E '/debian/?$' | head -1 || true
+}
+MIRROR=${DEBIAN_MIRROR:-$(apt_mirror)}
 HERE=$(cd "$(dirname "$0")" && pwd)
 WORK=${STAND_IN_WORKDIR:-$HERE/../../build/stand-in}
 
+[ -n "$MIRROR" ] || { echo "apt names no Debian mirror; set DEBIAN_MIRROR" >&2; exit 1; }
 [ -x "$PYTHON_HOME/bin/python3.13" ] || { echo "no CPython 3.13 found (looked for $PYTHON_HOME)" >&2; exit 1; }
 
 digest=$( (cat "$0" "$HERE/stand-in-requirements.txt"; "$PYTHON_HOME/bin/python3.13" -VV) | sha256sum | cut -c1-16)
