@@ -8,7 +8,7 @@ retries the event, and records that already succeeded are skipped as duplicates 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import unquote_plus
 
@@ -53,7 +53,7 @@ class Outcome:
     result_key: str | None = None
     product_count: int = 0
     bytes_read: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
+    error_code: str | None = None
 
     def summary(self) -> dict[str, Any]:
         entry: dict[str, Any] = {"bucket": self.bucket, "key": self.key, "status": self.status}
@@ -137,7 +137,7 @@ def _process_record(client: S3Client, record: S3EventRecord, settings: Settings)
     except InvalidDocument as error:
         body = invalid_document(error, info, utc_timestamp())
         outcome.status = "invalid"
-        outcome.extra["error_code"] = error.code
+        outcome.error_code = error.code
     finally:
         source.close()
 
@@ -191,7 +191,7 @@ def _observe(outcome: Outcome) -> None:
             "reason": outcome.reason,
             "result_key": outcome.result_key,
             "product_count": outcome.product_count,
-            **outcome.extra,
+            "error_code": outcome.error_code,
         },
     )
     metrics.add_metric(name=f"Records{outcome.status.capitalize()}", unit=MetricUnit.Count, value=1)
