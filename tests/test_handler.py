@@ -139,7 +139,7 @@ def test_object_removed_is_skipped_without_a_write(s3: S3Client, context: LocalC
 
 def test_s3_test_event_is_a_no_op(s3: S3Client, context: LocalContext) -> None:
     assert invoke(load_event("test-event.json"), context) == {"records": []}
-    assert invoke({}, context) == {"records": []}
+    assert invoke({"Records": []}, context) == {"records": []}
     assert s3.list_objects_v2(Bucket=BUCKET)["KeyCount"] == 0
 
 
@@ -243,8 +243,12 @@ def test_transient_failure_is_raised_after_every_record_was_tried(
 
 
 def test_malformed_record_fails_loudly(s3: S3Client, context: LocalContext) -> None:
-    with pytest.raises(RecordsFailed, match=r"\?/\?"):
+    from handler.sources import UnknownEvent
+
+    with pytest.raises(UnknownEvent, match=r"eventSource|Records from \['None'\]"):
         invoke({"Records": [{"eventName": "ObjectCreated:Put"}]}, context)
+    with pytest.raises(UnknownEvent, match="an S3 notification record without 's3'"):
+        invoke({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put"}]}, context)
 
 
 def test_event_without_sequencer_or_etag_reads_the_current_object(

@@ -110,7 +110,7 @@ def test_deleted_version_is_skipped(versioned: S3Client, context: LocalContext) 
     version = event["Records"][0]["s3"]["object"]["versionId"]
     versioned.delete_object(Bucket=BUCKET, Key=KEY, VersionId=version)
 
-    assert run(event, context)["reason"] == "SourceSuperseded"
+    assert run(event, context)["reason"] == "SourceDeleted"
     assert versioned.list_objects_v2(Bucket=BUCKET)["KeyCount"] == 0
 
 
@@ -120,7 +120,7 @@ def test_overwritten_object_in_unversioned_bucket_is_skipped(
     stale = put(s3, 1, "01")
     put(s3, 2, "02")  # overwrites: the first event's ETag no longer matches
 
-    assert run(stale, context)["reason"] == "SourceSuperseded"
+    assert run(stale, context)["reason"] == "SourceChanged"
     assert s3_calls == ["HeadObject", "GetObject"]
     assert s3.list_objects_v2(Bucket=BUCKET)["KeyCount"] == 1  # no result written
 
@@ -130,7 +130,7 @@ def test_deleted_object_in_unversioned_bucket_is_skipped(
 ) -> None:
     event = put(s3, 1, "01")
     s3.delete_object(Bucket=BUCKET, Key=KEY)
-    assert run(event, context)["reason"] == "SourceSuperseded"
+    assert run(event, context)["reason"] == "SourceDeleted"
 
 
 def _write_between_check_and_write(

@@ -1,40 +1,41 @@
-"""The Lambda entry point: wires S3 event records to the core (``totals``), the result rules
-(``results``) and S3 (``storage``). The behaviour it promises is ``CONTRACT.md``'s.
+"""The Lambda entry point: recognises the event's shape, hands each object event to
+``processing``, and answers in the format its invoker expects (``docs/behaviour.md``, "Input").
 
-Each record is handled on its own. Invalid input is answered with a ``status: invalid`` result
-(a retry cannot help); any other failure is raised once every record has been tried, so Lambda
-retries the event, and records that already succeeded are skipped as duplicates on the retry.
+| shape                        | answer                                                        |
+|------------------------------|---------------------------------------------------------------|
+| S3 notification, EventBridge | ``{"records": [...]}``; transient failures raised (retried)    |
+| SQS messages                 | ``{"batchItemFailures": [...]}``: the messages to retry       |
+| S3 Batch Operations          | AWS's batch response, one result per task                      |
+| ``s3:TestEvent``             | ``{"records": []}``                                            |
+
+Any other shape is a configuration error (a wrong trigger), raised with what was received.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
-from urllib.parse import unquote_plus
+from typing import TYPE_CHECKING, Any, Literal
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.data_classes.s3_event import S3EventRecord
-
-from handler import storage
-from handler.observability import logger, metrics, traced
-from handler.results import (
-    SourceInfo,
-    invalid_document,
-    is_later,
-    ok_document,
-    result_key,
-    utc_timestamp,
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
 )
+from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import (
+    S3BatchOperationEvent,
+    S3BatchOperationResponseRecord,
+)
+
+from handler import sources, storage
+from handler.observability import logger, metrics, traced
+from handler.processing import Outcome, process
 from handler.settings import Settings
-from handler.totals import InvalidDocument, too_large, total_prices
+from handler.sources import ObjectEvent, Shape
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
     from aws_lambda_powertools.utilities.typing import LambdaContext
     from mypy_boto3_s3 import S3Client
-
-#: How often a write is tried again after another invocation changed the result in between.
-#: Each conflict means someone else made progress, so a handful is plenty.
-MAX_WRITE_ATTEMPTS: Final = 5
 
 
 class RecordsFailed(RuntimeError):
@@ -42,142 +43,125 @@ class RecordsFailed(RuntimeError):
     denied, configuration). Raised after every record was tried, so Lambda retries the event."""
 
 
-@dataclass
-class Outcome:
-    """One record's entry of the handler's summary, plus what metrics need."""
-
-    bucket: str
-    key: str
-    status: str
-    reason: str | None = None
-    result_key: str | None = None
-    product_count: int = 0
-    bytes_read: int = 0
-    error_code: str | None = None
-
-    def summary(self) -> dict[str, Any]:
-        entry: dict[str, Any] = {"bucket": self.bucket, "key": self.key, "status": self.status}
-        if self.reason is not None:
-            entry["reason"] = self.reason
-        if self.result_key is not None:
-            entry["result_key"] = self.result_key
-        return entry
-
-
 @metrics.log_metrics
 @logger.inject_lambda_context(log_event=False, clear_state=True)
 @traced
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    shape = sources.shape_of(event)
+    logger.append_keys(event_shape=shape.name)
+    if shape is Shape.TEST:
+        return {"records": []}
+    # Read on every invocation (cheap), so a changed environment always applies; a bad setting
+    # raises before anything is read, and the event is retried once it is fixed.
     settings = Settings.from_env()
     client = storage.new_client()
-    outcomes: list[Outcome] = []
-    failures: list[str] = []
-    # An event without Records (s3:TestEvent) is a no-op.
-    for raw in event.get("Records") or []:
-        record = S3EventRecord(raw)
-        try:
-            outcome = _process_record(client, record, settings)
-        except Exception as exc:  # noqa: BLE001 - every record is tried before raising
-            where = _describe(raw)
-            logger.exception("record failed; the event will be retried", extra={"record": where})
-            metrics.add_metric(name="RecordsFailed", unit=MetricUnit.Count, value=1)
-            failures.append(f"{where}: {type(exc).__name__}: {exc}")
-            continue
-        _observe(outcome)
-        outcomes.append(outcome)
-    if failures:
-        raise RecordsFailed(
-            f"{len(failures)} of {len(failures) + len(outcomes)} record(s) failed: "
-            + "; ".join(failures)
-        )
+    if shape is Shape.SQS:
+        return _answer_sqs(event, context, client, settings)
+    if shape is Shape.BATCH:
+        return _answer_batch(event, client, settings)
+    if shape is Shape.EVENTBRIDGE:
+        work = [sources.from_eventbridge(event)]
+    else:
+        work = [sources.from_s3_record(raw) for raw in event["Records"]]
+    outcomes = _process_all(client, work, settings)
     return {"records": [outcome.summary() for outcome in outcomes]}
 
 
-def _process_record(client: S3Client, record: S3EventRecord, settings: Settings) -> Outcome:
-    bucket = record.s3.bucket.name
-    obj = record.s3.get_object
-    key = unquote_plus(obj.key)  # keys arrive URL-encoded; Powertools gives them raw
-    logger.set_correlation_id((record.get("responseElements") or {}).get("x-amz-request-id"))
-
-    if not record.event_name.startswith("ObjectCreated:"):
-        return Outcome(bucket, key, "skipped", reason="NotObjectCreated")
-    if not key.endswith(settings.input_suffix):
-        return Outcome(bucket, key, "skipped", reason="NotAnInputKey")
-
-    sequencer: str | None = obj.get("sequencer") or None
-    out_bucket = settings.result_bucket or bucket
-    out_key = result_key(key, settings.result_name)
-
-    # Duplicates and stale events stop here, after a single HEAD.
-    stored = storage.stored_result(client, out_bucket, out_key) if sequencer else None
-    if _is_current(stored, key, sequencer):
-        return Outcome(bucket, key, "skipped", reason="ResultUpToDate")
-
-    try:
-        source = storage.open_source(client, bucket, key, obj.version_id, obj.etag or None)
-    except storage.SourceGone:
-        return Outcome(bucket, key, "skipped", reason="SourceSuperseded")
-
-    info = SourceInfo(
-        bucket=bucket,
-        key=key,
-        version_id=source.version_id,
-        etag=source.etag,
-        sequencer=sequencer,
-        size=source.size,
-    )
-    outcome = Outcome(bucket, key, "ok", result_key=out_key)
-    try:
-        if source.size > settings.max_input_bytes:
-            raise too_large(source.size, settings.max_input_bytes)
-        total = total_prices(source.response["Body"])
-        body = ok_document(total, info, utc_timestamp())
-        outcome.product_count = total.product_count
-        outcome.bytes_read = source.size
-    except InvalidDocument as error:
-        body = invalid_document(error, info, utc_timestamp())
-        outcome.status = "invalid"
-        outcome.error_code = error.code
-    finally:
-        source.close()
-
-    for _ in range(MAX_WRITE_ATTEMPTS):
+def _process_all(client: S3Client, work: list[ObjectEvent], settings: Settings) -> list[Outcome]:
+    """Process every object event; raise ``RecordsFailed`` after all were tried if any failed."""
+    outcomes: list[Outcome] = []
+    failures: list[str] = []
+    for item in work:
         try:
-            storage.write_result(
-                client,
-                out_bucket,
-                out_key,
-                body,
-                sequencer=sequencer,
-                source_key=key,
-                replaces=stored,
-                conditional=sequencer is not None,
+            outcomes.append(_process_one(client, item, settings))
+        except Exception as exc:  # noqa: BLE001 - every record is tried before raising
+            failures.append(f"{item.bucket}/{item.key}: {type(exc).__name__}: {exc}")
+    if failures:
+        raise RecordsFailed(
+            f"{len(failures)} of {len(work)} record(s) failed: " + "; ".join(failures)
+        )
+    return outcomes
+
+
+def _process_one(client: S3Client, item: ObjectEvent, settings: Settings) -> Outcome:
+    """``process`` with the logging and metrics every entry point shares."""
+    logger.set_correlation_id(item.request_id)
+    try:
+        outcome = process(client, item, settings)
+    except Exception:
+        logger.exception(
+            "record failed; it will be retried", extra={"bucket": item.bucket, "key": item.key}
+        )
+        metrics.add_metric(name="RecordsFailed", unit=MetricUnit.Count, value=1)
+        raise
+    _observe(outcome)
+    return outcome
+
+
+def _answer_sqs(
+    event: dict[str, Any], context: LambdaContext, client: S3Client, settings: Settings
+) -> dict[str, Any]:
+    """A partial batch response: exactly the messages that had a transient failure are listed
+    (Lambda returns them to the queue); the others are deleted. Powertools does the bookkeeping;
+    ``raise_on_entire_batch_failure=False`` keeps the answer a list even when every message
+    failed, so the response always names them."""
+
+    def handle(record: SQSRecord) -> None:
+        try:
+            work = sources.s3_work_in_message(record.body)
+        except sources.InvalidMessage as error:
+            # A retry would read the same body: answered here (logged, counted), not retried.
+            logger.error(
+                "message is not S3 work; dropped",
+                extra={"message_id": record.message_id, "problem": str(error)},
             )
-            return outcome
-        except storage.ResultConflict:
-            # Another invocation wrote in between: is its result later than ours?
-            stored = storage.stored_result(client, out_bucket, out_key)
-            if _is_current(stored, key, sequencer):
-                return Outcome(bucket, key, "skipped", reason="ResultUpToDate")
-    raise storage.ResultConflict(f"{out_key} changed on each of {MAX_WRITE_ATTEMPTS} writes")
+            metrics.add_metric(name="MessagesInvalid", unit=MetricUnit.Count, value=1)
+            return
+        _process_all(client, work, settings)
 
-
-def _describe(raw: dict[str, Any]) -> str:
-    """``bucket/key`` of a record for error messages, even where the record is malformed."""
-    s3 = raw.get("s3") or {}
-    bucket = (s3.get("bucket") or {}).get("name", "?")
-    return f"{bucket}/{unquote_plus(str((s3.get('object') or {}).get('key', '?')))}"
-
-
-def _is_current(stored: storage.StoredResult | None, key: str, sequencer: str | None) -> bool:
-    """Whether the stored result already reflects this event or a later one of the same key."""
-    return (
-        sequencer is not None
-        and stored is not None
-        and stored.sequencer is not None
-        and stored.is_from(key)
-        and not is_later(sequencer, stored.sequencer)
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    response = process_partial_response(
+        event=event, record_handler=handle, processor=processor, context=context
     )
+    return dict(response)
+
+
+def _answer_batch(event: dict[str, Any], client: S3Client, settings: Settings) -> dict[str, Any]:
+    """S3 Batch Operations' response: one result per task. ``Succeeded`` for ok, invalid and
+    skipped (``resultString`` says which), ``TemporaryFailure`` for what a retry may cure,
+    ``PermanentFailure`` where the object does not exist."""
+    job = S3BatchOperationEvent(event)
+    results: list[S3BatchOperationResponseRecord] = []
+    for task in job.tasks:
+        try:
+            outcome = _process_one(client, sources.from_batch_task(task), settings)
+        except Exception as exc:  # noqa: BLE001 - reported per task, as Batch Operations expects
+            message = f"{type(exc).__name__}: {exc}"
+            results.append(
+                S3BatchOperationResponseRecord(task.task_id, "TemporaryFailure", message)
+            )
+            continue
+        code: Literal["Succeeded", "PermanentFailure"] = (
+            "PermanentFailure" if outcome.reason == storage.SOURCE_DELETED else "Succeeded"
+        )
+        results.append(S3BatchOperationResponseRecord(task.task_id, code, _result_string(outcome)))
+    # Powertools' S3BatchOperationResponse.asdict insists on exactly one task (what AWS sends
+    # today); the format allows several, so the envelope is built here from its records.
+    return {
+        "invocationSchemaVersion": job.invocation_schema_version,
+        "treatMissingKeysAs": "PermanentFailure",
+        "invocationId": job.invocation_id,
+        "results": [result.asdict() for result in results],
+    }
+
+
+def _result_string(outcome: Outcome) -> str:
+    """What a Batch Operations completion report shows for a task."""
+    if outcome.status == "ok":
+        return f"ok: {outcome.result_key}"
+    if outcome.status == "invalid":
+        return f"invalid ({outcome.error_code}): {outcome.result_key}"
+    return f"skipped: {outcome.reason}"
 
 
 def _observe(outcome: Outcome) -> None:

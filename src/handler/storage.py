@@ -3,10 +3,11 @@
 Every call takes the client as an argument: the handler makes a fresh one per invocation (never
 at import), so moto's mocks, ``AWS_ENDPOINT_URL_S3`` and profiles always apply.
 
-The ordering rules of CONTRACT.md live here as conditional requests: the source is read with
-``VersionId`` (or ``If-Match`` on the event's ETag), and the result is written with ``If-Match`` on
-the ETag of the result we compared against, or ``If-None-Match: *`` where there was none, so that of
-two concurrent writers the one that compared against stale state fails with 412 and looks again.
+The ordering rules (``ordering``; ``docs/behaviour.md``, "Ordering") are carried out here as
+conditional requests: the source is read with ``VersionId`` (or ``If-Match`` on the event's ETag),
+and the result is written with ``If-Match`` on the ETag of the result we compared against, or
+``If-None-Match: *`` where there was none, so that of two concurrent writers the one that compared
+against stale state fails with 412 and looks again.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from handler.ordering import Version, is_real_sequencer
+
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import GetObjectOutputTypeDef, PutObjectRequestTypeDef
@@ -28,6 +31,8 @@ if TYPE_CHECKING:
 #: The source key is stored as a digest: metadata must be ASCII and small, keys need neither be.
 SEQUENCER_META: Final = "source-sequencer"
 SOURCE_KEY_META: Final = "source-key-sha256"
+VERSION_META: Final = "source-version-id"
+ETAG_META: Final = "source-etag"
 
 #: botocore's "standard" retry mode retries throttling (SlowDown), 5xx and connection errors with
 #: backoff. Three attempts and short timeouts keep one slow call well inside the function's
@@ -47,8 +52,18 @@ _CONFLICT: Final = frozenset({"PreconditionFailed", "412", "ConditionalRequestCo
 
 
 class SourceGone(Exception):
-    """The version the event names can no longer be read: deleted, or (unversioned bucket)
-    overwritten since. A newer event covers whatever replaced it, so the record is skipped."""
+    """The version the event names can no longer be read. A newer event covers whatever replaced
+    it, so the record is skipped. ``reason`` says why, for the handler's summary."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+#: The object (or the version the event names) no longer exists.
+SOURCE_DELETED: Final = "SourceDeleted"
+#: The key holds another version now (its ETag or version id no longer matches the event's).
+SOURCE_CHANGED: Final = "SourceChanged"
 
 
 class ResultConflict(Exception):
@@ -62,11 +77,19 @@ class StoredResult:
     etag: str
     sequencer: str | None
     source_digest: str | None
+    version_id: str | None = None
+    source_etag: str | None = None
 
     def is_from(self, source_key: str) -> bool:
         """Whether this result was computed from ``source_key`` (sequencers of different keys
         cannot be compared)."""
         return self.source_digest == key_digest(source_key)
+
+    def source_of(self, source_key: str) -> Version | None:
+        """The source version of this result if it was computed from ``source_key``."""
+        if not self.is_from(source_key):
+            return None
+        return Version(self.version_id, self.source_etag, self.sequencer)
 
 
 def key_digest(key: str) -> str:
@@ -89,9 +112,7 @@ class SourceObject:
 
     @property
     def version_id(self) -> str | None:
-        # Unversioned buckets answer "null" (or nothing); the contract says JSON null.
-        version = self.response.get("VersionId")
-        return None if version in (None, "null") else version
+        return _version(self.response.get("VersionId"))
 
     def close(self) -> None:
         self.response["Body"].close()
@@ -107,25 +128,58 @@ def _code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
 
 
-def open_source(
-    client: S3Client, bucket: str, key: str, version_id: str | None, etag: str | None
-) -> SourceObject:
-    """Open exactly the version the event names, without reading its body.
+def _version(version_id: str | None) -> str | None:
+    # Unversioned buckets answer "null" (or nothing); results say JSON null.
+    return None if version_id in (None, "", "null") else version_id
 
-    Raises ``SourceGone`` where that version can no longer be read; any other error propagates.
+
+def open_source(
+    client: S3Client,
+    bucket: str,
+    key: str,
+    version_id: str | None,
+    etag: str | None,
+    *,
+    current: bool = False,
+) -> SourceObject:
+    """Open the version the event names, without reading its body.
+
+    With ``current`` the key's current object is read instead, and only if it is still the
+    version the event names (where the event names one): for events whose sequencers cannot
+    order them, the current object decides. Raises ``SourceGone`` where the version can no
+    longer be read (or is no longer current); any other error propagates.
     """
     try:
-        if version_id:
+        if version_id and not current:
             response = client.get_object(Bucket=bucket, Key=key, VersionId=version_id)
         elif etag:
             response = client.get_object(Bucket=bucket, Key=key, IfMatch=f'"{etag}"')
-        else:  # a hand-made event naming no version: read what is there
+        else:  # an event naming no version (a backfill, Batch Operations): read what is there
             response = client.get_object(Bucket=bucket, Key=key)
     except ClientError as error:
-        if _code(error) in _GONE or _code(error) in _CONFLICT:
-            raise SourceGone(_code(error)) from None
+        if _code(error) in _GONE:
+            raise SourceGone(SOURCE_DELETED) from None
+        if _code(error) in _CONFLICT:
+            raise SourceGone(SOURCE_CHANGED) from None
         raise
-    return SourceObject(response)
+    source = SourceObject(response)
+    if current and version_id and source.version_id != version_id:
+        source.close()  # a newer version is current: its own event covers it
+        raise SourceGone(SOURCE_CHANGED)
+    return source
+
+
+def is_current(client: S3Client, bucket: str, key: str, version: Version) -> bool:
+    """Whether ``version`` (as read) is still the key's current object: asked again after a
+    conflicting write, when the result another invocation wrote may come from a newer one."""
+    try:
+        head = client.head_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        if _code(error) in _GONE:
+            return False
+        raise
+    now = Version(_version(head.get("VersionId")), head["ETag"].strip('"'), None)
+    return now.same_as(version)
 
 
 def stored_result(client: S3Client, bucket: str, key: str) -> StoredResult | None:
@@ -141,6 +195,8 @@ def stored_result(client: S3Client, bucket: str, key: str) -> StoredResult | Non
         etag=head["ETag"],
         sequencer=metadata.get(SEQUENCER_META),
         source_digest=metadata.get(SOURCE_KEY_META),
+        version_id=metadata.get(VERSION_META),
+        source_etag=metadata.get(ETAG_META),
     )
 
 
@@ -150,20 +206,23 @@ def write_result(
     key: str,
     body: bytes,
     *,
-    sequencer: str | None,
     source_key: str,
+    source: Version,
     replaces: StoredResult | None,
-    conditional: bool = True,
 ) -> None:
-    """Write a result object.
+    """Write a result object computed from ``source`` (a version of ``source_key``).
 
-    With ``conditional`` the write succeeds only if the result is still ``replaces`` (``None``:
-    still absent); otherwise it raises ``ResultConflict``. Without it the result is replaced
-    whatever is there (events that carry no sequencer have nothing to order by).
+    The write succeeds only if the result is still ``replaces`` (``None``: still absent);
+    otherwise it raises ``ResultConflict``. What the ordering rules compare is stored as
+    metadata: only a sequencer that can order anything, and only ASCII (S3's rule for metadata).
     """
     metadata = {SOURCE_KEY_META: key_digest(source_key)}
-    if sequencer is not None:
-        metadata[SEQUENCER_META] = sequencer
+    if is_real_sequencer(source.sequencer) and source.sequencer is not None:
+        metadata[SEQUENCER_META] = source.sequencer
+    if source.version_id is not None and source.version_id.isascii():
+        metadata[VERSION_META] = source.version_id
+    if source.etag is not None and source.etag.isascii():
+        metadata[ETAG_META] = source.etag
     request: PutObjectRequestTypeDef = {
         "Bucket": bucket,
         "Key": key,
@@ -171,9 +230,9 @@ def write_result(
         "ContentType": "application/json",
         "Metadata": metadata,
     }
-    if conditional and replaces is None:
+    if replaces is None:
         request["IfNoneMatch"] = "*"
-    elif conditional and replaces is not None:
+    else:
         request["IfMatch"] = replaces.etag
     try:
         client.put_object(**request)

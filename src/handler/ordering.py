@@ -1,0 +1,92 @@
+"""Pure ordering rules: is this event a duplicate, stale, or new, and how must its object be read?
+
+S3 delivers events at least once and out of order; the result must never go backwards and must
+converge to the total of the key's current object (``docs/behaviour.md``, "Ordering"). Not every
+emitter's sequencer means anything (LocalStack sends one constant value, sample events send
+``"Happy Sequencer"``, Batch Operations and backfills send none), so a sequencer is trusted only
+where it can order two events: both present, both hexadecimal, and different. Where it cannot,
+the key's current object decides instead (``Plan.READ_CURRENT``).
+
+Nothing here does I/O: the rules are tested on their own, and ``processing`` applies them.
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+from enum import Enum
+from typing import Final
+
+_HEX: Final = frozenset(string.hexdigits)
+
+
+class Plan(Enum):
+    """What to do with an event, given the result that is stored now."""
+
+    #: The stored result already comes from the version this event names: nothing to do.
+    DUPLICATE = "duplicate"
+    #: The stored result comes from a later event of the same key (by sequencer).
+    STALE = "stale"
+    #: Read exactly the version the event names: sequencers order it against the stored result.
+    READ_NAMED = "read_named"
+    #: Sequencers cannot order it: read the key's current object, and only if it is still the
+    #: version the event names.
+    READ_CURRENT = "read_current"
+
+
+@dataclass(frozen=True)
+class Version:
+    """Which version of one key a result was computed from, or an event names.
+
+    ``version_id`` is ``None`` in an unversioned bucket, ``etag`` (without quotes) ``None`` where
+    the emitter sends none (Batch Operations), ``sequencer`` ``None`` where it sends none.
+    """
+
+    version_id: str | None
+    etag: str | None
+    sequencer: str | None
+
+    def same_as(self, other: Version) -> bool:
+        """The same source version: compared by version id where both have one, else by ETag."""
+        if self.version_id and other.version_id:
+            return self.version_id == other.version_id
+        if self.version_id or other.version_id:
+            # One side is versioned, the other not: the bucket's versioning changed in between.
+            return False
+        return bool(self.etag) and self.etag == other.etag
+
+
+def is_real_sequencer(sequencer: str | None) -> bool:
+    """Whether ``sequencer`` can order anything: a non-empty hexadecimal string."""
+    return bool(sequencer) and _HEX.issuperset(sequencer or "")
+
+
+def later_sequencer(sequencer: str, other: str) -> bool | None:
+    """Whether ``sequencer`` names a later event than ``other``; ``None`` where the two cannot be
+    ordered (either is not hexadecimal, or they are equal).
+
+    S3's rule is to left-pad the shorter with zeros and compare as strings; comparing them as
+    hexadecimal numbers is the same thing, and also holds across letter case (EventBridge sends
+    lowercase, notifications uppercase).
+    """
+    if not (is_real_sequencer(sequencer) and is_real_sequencer(other)):
+        return None
+    mine, theirs = int(sequencer, 16), int(other, 16)
+    if mine == theirs:
+        return None
+    return mine > theirs
+
+
+def plan(event: Version, stored: Version | None) -> Plan:
+    """How to handle ``event`` given the source of the result stored for its key (``None``: no
+    result yet, or one computed from another key: two inputs of one folder share one result key,
+    and their sequencers say nothing about each other)."""
+    if stored is None:
+        return Plan.READ_NAMED if is_real_sequencer(event.sequencer) else Plan.READ_CURRENT
+    if event.same_as(stored):
+        return Plan.DUPLICATE
+    if event.sequencer and stored.sequencer:
+        later = later_sequencer(event.sequencer, stored.sequencer)
+        if later is not None:
+            return Plan.READ_NAMED if later else Plan.STALE
+    return Plan.READ_CURRENT

@@ -1,0 +1,172 @@
+"""One object event, handled end to end: the ordering rules, the read, the total, the write.
+
+Shared by every entry point (the Lambda handler for each event shape, and the local backfill), so
+that there is one place where an event becomes a result. The pure parts live elsewhere: the total
+in ``totals``, the result documents in ``results``, the ordering rules in ``ordering``; S3 access
+in ``storage``. This module only sequences them.
+
+Failures a retry may cure (throttling, 5xx, timeouts, access denied) propagate; input that can
+never succeed is answered with an ``invalid`` result; events with nothing to do are ``skipped``
+with a reason (``REASONS``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+from handler import storage
+from handler.ordering import Plan, Version, plan
+from handler.results import (
+    SourceInfo,
+    invalid_document,
+    ok_document,
+    result_key,
+    utc_timestamp,
+)
+from handler.totals import InvalidDocument, too_large, total_prices
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+    from handler.settings import Settings
+    from handler.sources import ObjectEvent
+
+#: How often a write is tried again after another invocation changed the result in between.
+#: Each conflict means someone else made progress, so a handful is plenty.
+MAX_WRITE_ATTEMPTS: Final = 5
+
+#: Every skip reason, with what it means: logs and the handler's summary carry the code, the
+#: README and ``docs/behaviour.md`` the meaning.
+REASONS: Final = {
+    "NotObjectCreated": "the event is not an object creation (a deletion, a restore, ...)",
+    "NotAnInputKey": "the key does not end with INPUT_SUFFIX, so it is not an input",
+    "ResultUpToDate": "the result already comes from this version of the object, or a later one",
+    storage.SOURCE_DELETED: "the object (or the version the event names) no longer exists",
+    storage.SOURCE_CHANGED: (
+        "the key holds a newer object than the event names (its ETag or version id no longer "
+        "matches); that upload's own event totals it"
+    ),
+}
+
+
+@dataclass
+class Outcome:
+    """What became of one object event: the handler's summary entry, plus what metrics need."""
+
+    bucket: str
+    key: str
+    status: str  # "ok" | "invalid" | "skipped"
+    reason: str | None = None
+    result_key: str | None = None
+    product_count: int = 0
+    bytes_read: int = 0
+    error_code: str | None = None
+
+    def summary(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {"bucket": self.bucket, "key": self.key, "status": self.status}
+        if self.reason is not None:
+            entry["reason"] = self.reason
+        if self.result_key is not None:
+            entry["result_key"] = self.result_key
+        return entry
+
+
+def process(client: S3Client, event: ObjectEvent, settings: Settings) -> Outcome:
+    """Handle one object event; raise for failures a retry may cure."""
+    bucket, key = event.bucket, event.key
+
+    def skipped(reason: str) -> Outcome:
+        return Outcome(bucket, key, "skipped", reason=reason)
+
+    if not event.created:
+        return skipped("NotObjectCreated")
+    if not key.endswith(settings.input_suffix):
+        return skipped("NotAnInputKey")
+
+    out_bucket = settings.result_bucket or bucket
+    out_key = result_key(key, settings.result_name)
+
+    # Duplicates and stale events stop here, after a single HEAD.
+    stored = storage.stored_result(client, out_bucket, out_key)
+    decision = plan(event.version, stored.source_of(key) if stored else None)
+    if decision in (Plan.DUPLICATE, Plan.STALE):
+        return skipped("ResultUpToDate")
+
+    current = decision is Plan.READ_CURRENT
+    try:
+        source = storage.open_source(
+            client, bucket, key, event.version.version_id, event.version.etag, current=current
+        )
+    except storage.SourceGone as gone:
+        return skipped(gone.reason)
+
+    # The version actually read: what the result records, and what duplicates are matched on.
+    read = Version(source.version_id, source.etag, event.version.sequencer)
+    if current and stored is not None and (mine := stored.source_of(key)) and read.same_as(mine):
+        source.close()  # the event named no version, and the result is already the current one
+        return skipped("ResultUpToDate")
+
+    outcome, body = _compute(
+        source, read, bucket=bucket, key=key, out_key=out_key, settings=settings
+    )
+    lost_to = _write(client, (out_bucket, out_key), body, (bucket, key, read), stored)
+    return outcome if lost_to is None else skipped(lost_to)
+
+
+def _compute(
+    source: storage.SourceObject,
+    read: Version,
+    *,
+    bucket: str,
+    key: str,
+    out_key: str,
+    settings: Settings,
+) -> tuple[Outcome, bytes]:
+    """Stream the source through the core: the outcome and the result document to write."""
+    outcome = Outcome(bucket, key, "ok", result_key=out_key)
+    info = SourceInfo(bucket, key, read.version_id, source.etag, read.sequencer, source.size)
+    try:
+        if source.size > settings.max_input_bytes:
+            raise too_large(source.size, settings.max_input_bytes)
+        total = total_prices(source.response["Body"])
+        body = ok_document(total, info, utc_timestamp())
+        outcome.product_count = total.product_count
+        outcome.bytes_read = source.size
+    except InvalidDocument as error:
+        body = invalid_document(error, info, utc_timestamp())
+        outcome.status = "invalid"
+        outcome.error_code = error.code
+    finally:
+        source.close()
+    return outcome, body
+
+
+def _write(
+    client: S3Client,
+    target: tuple[str, str],
+    body: bytes,
+    origin: tuple[str, str, Version],
+    stored: storage.StoredResult | None,
+) -> str | None:
+    """Write the result conditionally; on a conflict, look again and write again only if ours
+    is still the one the ordering rules want. ``None`` once written, else the skip reason of a
+    result that must stand."""
+    out_bucket, out_key = target
+    bucket, key, read = origin
+    for _ in range(MAX_WRITE_ATTEMPTS):
+        try:
+            storage.write_result(
+                client, out_bucket, out_key, body, source_key=key, source=read, replaces=stored
+            )
+            return None
+        except storage.ResultConflict:
+            # Another invocation wrote in between: is its result later than ours?
+            stored = storage.stored_result(client, out_bucket, out_key)
+            again = plan(read, stored.source_of(key) if stored else None)
+            if again in (Plan.DUPLICATE, Plan.STALE):
+                return "ResultUpToDate"
+            if again is Plan.READ_CURRENT and not storage.is_current(client, bucket, key, read):
+                # Theirs may come from a newer object: only the current one may overwrite it.
+                return storage.SOURCE_CHANGED
+    raise storage.ResultConflict(f"{out_key} changed on each of {MAX_WRITE_ATTEMPTS} writes")
