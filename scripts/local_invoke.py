@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote_plus, unquote_plus
+from urllib.parse import quote_plus
 
 import boto3
 
@@ -98,9 +98,11 @@ def put_event(
 
 
 def event_keys(event: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    """``(bucket, decoded key)`` of every record of an event."""
-    for record in event.get("Records") or []:
-        yield record["s3"]["bucket"]["name"], unquote_plus(record["s3"]["object"]["key"])
+    """``(bucket, decoded key)`` of every object an event names, whatever its shape."""
+    from handler.sources import object_events  # noqa: PLC0415 - src/ is on the path by then
+
+    for item in object_events(event):
+        yield item.bucket, item.key
 
 
 def seed_event_objects(client: S3Client, event: dict[str, Any]) -> list[tuple[str, str]]:
@@ -179,17 +181,31 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         event = json.loads(Path(args.event).read_text(encoding="utf-8"))
         if args.bucket:
             for record in event.get("Records") or []:
-                record["s3"]["bucket"]["name"] = args.bucket
+                record["s3"]["bucket"]["name"] = args.bucket  # S3 notifications only
         seed_event_objects(client, event)
     summary = lambda_handler(event, LocalContext())
+    return {"summary": summary, "results": written_results(client, event)}
+
+
+def written_results(client: S3Client, event: dict[str, Any]) -> dict[str, str]:
+    """The result objects for the inputs an event names, as stored (a JSON round trip through
+    float would change the exact total), whatever the event's shape."""
+    from handler.results import result_key  # noqa: PLC0415 - src/ is on the path by then
+    from handler.settings import Settings  # noqa: PLC0415
+
+    settings = Settings.from_env()
     results = {}
-    for entry in summary["records"]:
-        if "result_key" in entry:
-            bucket = os.environ.get("RESULT_BUCKET") or entry["bucket"]
-            body = client.get_object(Bucket=bucket, Key=entry["result_key"])["Body"].read()
-            # Printed as stored: a JSON round trip through float would change the exact total.
-            results[f"s3://{bucket}/{entry['result_key']}"] = body.decode()
-    return {"summary": summary, "results": results}
+    for bucket, key in event_keys(event):
+        if not key.endswith(settings.input_suffix):
+            continue
+        out_bucket = settings.result_bucket or bucket
+        out_key = result_key(key, settings.result_name)
+        try:
+            body = client.get_object(Bucket=out_bucket, Key=out_key)["Body"].read()
+        except client.exceptions.NoSuchKey:
+            continue
+        results[f"s3://{out_bucket}/{out_key}"] = body.decode()
+    return results
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote_plus
 
 from local_invoke import put_event
 
@@ -42,3 +44,103 @@ def upload(
         sequencer=sequencer,
         version_id=put.get("VersionId"),
     )
+
+
+# --- The other shapes in which S3 work reaches the function, as AWS sends them ---------------
+
+
+def sqs_event(*bodies: str, queue: str = "market-totals-queue") -> dict[str, Any]:
+    """An SQS event as Lambda's event source mapping builds it, one message per body; message
+    ids are ``m0``, ``m1``, ..."""
+    return {
+        "Records": [
+            {
+                "messageId": f"m{index}",
+                "receiptHandle": f"receipt-{index}",
+                "body": body,
+                "attributes": {
+                    "ApproximateReceiveCount": "1",
+                    "SentTimestamp": "1795000000000",
+                    "SenderId": "AIDAIENQZJOLO23YVJ4VO",
+                    "ApproximateFirstReceiveTimestamp": "1795000000001",
+                },
+                "messageAttributes": {},
+                "md5OfBody": hashlib.md5(body.encode()).hexdigest(),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": f"arn:aws:sqs:us-east-1:123456789012:{queue}",
+                "awsRegion": "us-east-1",
+            }
+            for index, body in enumerate(bodies)
+        ]
+    }
+
+
+def sns_envelope(message: dict[str, Any]) -> dict[str, Any]:
+    """What S3 -> SNS -> SQS puts in a message body (raw message delivery off)."""
+    return {
+        "Type": "Notification",
+        "MessageId": "95df01b4-ee98-5cb9-9903-4c221d41eb5e",
+        "TopicArn": "arn:aws:sns:us-east-1:123456789012:market-totals-topic",
+        "Subject": "Amazon S3 Notification",
+        "Message": json.dumps(message),
+        "Timestamp": "2026-11-21T12:00:00.123Z",
+        "SignatureVersion": "1",
+        "Signature": "EXAMPLE",
+        "SigningCertUrl": "https://sns.us-east-1.amazonaws.com/cert.pem",
+        "UnsubscribeUrl": "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe",
+    }
+
+
+def eventbridge_event(notification: dict[str, Any]) -> dict[str, Any]:
+    """The EventBridge "Object Created" event S3 sends for the upload a notification describes
+    (one record): the same fields, EventBridge's names, a lowercase sequencer as AWS sends."""
+    record = notification["Records"][0]
+    obj = record["s3"]["object"]
+    detail_object: dict[str, Any] = {"key": obj["key"], "size": obj["size"], "etag": obj["eTag"]}
+    if "versionId" in obj:
+        detail_object["version-id"] = obj["versionId"]
+    if "sequencer" in obj:
+        detail_object["sequencer"] = obj["sequencer"].lower()
+    return {
+        "version": "0",
+        "id": "17793124-05d4-b198-2fde-7ededc63b103",
+        "detail-type": "Object Created",
+        "source": "aws.s3",
+        "account": "123456789012",
+        "time": "2026-11-21T12:00:00Z",
+        "region": "us-east-1",
+        "resources": [f"arn:aws:s3:::{record['s3']['bucket']['name']}"],
+        "detail": {
+            "version": "0",
+            "bucket": {"name": record["s3"]["bucket"]["name"]},
+            "object": detail_object,
+            "request-id": "N4N7GDK58NMKJ12R",
+            "requester": "123456789012",
+            "source-ip-address": "1.2.3.4",
+            "reason": "PutObject",
+        },
+    }
+
+
+def batch_event(
+    key: str, *, bucket: str = BUCKET, version_id: str | None = None, schema: str = "2.0"
+) -> dict[str, Any]:
+    """An S3 Batch Operations invocation with one task (the key URL-encoded, as in manifests)."""
+    task: dict[str, Any] = {
+        "taskId": "dGFza2lkZ29lc2hlcmUK",
+        "s3Key": quote_plus(key, safe="/"),
+        "s3VersionId": version_id,
+    }
+    if schema == "1.0":
+        task["s3BucketArn"] = f"arn:aws:s3:::{bucket}"
+    else:
+        task["s3Bucket"] = bucket
+    job: dict[str, Any] = {"id": "f3cc4f60-61f6-4a2b-8a21-d07600c373ce"}
+    if schema == "2.0":
+        job["userArguments"] = {}
+    return {
+        "invocationSchemaVersion": schema,
+        "invocationId": "YXNkbGZqYWRmaiBhc2RmdW9hZHNmZGpmaGFzbGtkaGZza2RmaAo",
+        "job": job,
+        "tasks": [task],
+    }

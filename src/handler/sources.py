@@ -23,6 +23,7 @@ from typing import Any, Final
 from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import (
+    S3BatchOperationEvent,
     S3BatchOperationTask,
 )
 from aws_lambda_powertools.utilities.data_classes.s3_event import (
@@ -194,3 +195,19 @@ def _json_object(text: str, what: str) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise InvalidMessage(f"{what} is JSON but not an object")
     return document
+
+
+def object_events(event: Mapping[str, Any]) -> list[ObjectEvent]:
+    """Every object event that ``event`` carries, whatever its shape (SQS bodies included):
+    what a local driver needs to seed the objects an event names. Raises ``UnknownEvent`` or
+    ``InvalidMessage`` for what the handler would not take."""
+    shape = shape_of(event)
+    if shape is Shape.S3:
+        return [from_s3_record(raw) for raw in event["Records"]]
+    if shape is Shape.SQS:
+        return [item for raw in event["Records"] for item in s3_work_in_message(raw["body"])]
+    if shape is Shape.EVENTBRIDGE:
+        return [from_eventbridge(event)]
+    if shape is Shape.BATCH:
+        return [from_batch_task(task) for task in S3BatchOperationEvent(dict(event)).tasks]
+    return []

@@ -1,0 +1,97 @@
+"""The pure ordering rules (``handler.ordering``): when sequencers can order two events, and what
+decides where they cannot. The S3-facing outcomes are in test_ordering.py and
+test_event_sources.py."""
+
+from __future__ import annotations
+
+import pytest
+
+from handler.ordering import Plan, Version, is_real_sequencer, later_sequencer, plan
+
+LOCALSTACK = "0055AED6DCD90281E5"  # the one sequencer LocalStack's S3 sends with every event
+
+
+@pytest.mark.parametrize(
+    ("sequencer", "real"),
+    [
+        ("0062A1B2C3D4E5F601", True),
+        ("0062a1b2c3d4e5f601", True),
+        ("F", True),
+        ("Happy Sequencer", False),
+        ("", False),
+        (None, False),
+        ("0x1F", False),
+        ("12 34", False),
+        ("١٢", False),  # digits, but not ASCII hex
+    ],
+)
+def test_only_hexadecimal_sequencers_are_real(sequencer: str | None, real: bool) -> None:
+    assert is_real_sequencer(sequencer) is real
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "later"),
+    [
+        ("0062A1B2C3D4E5F602", "0062A1B2C3D4E5F601", True),
+        ("0062A1B2C3D4E5F601", "0062A1B2C3D4E5F602", False),
+        ("0100", "FF", True),  # the shorter is left-padded with zeros
+        ("0062a1b2c3d4e5f602", "0062A1B2C3D4E5F601", True),  # case does not matter
+        ("0062a1b2c3d4e5f601", "0062A1B2C3D4E5F601", None),  # equal whatever the case
+        (LOCALSTACK, LOCALSTACK, None),
+        ("Happy Sequencer", "0A", None),
+        ("0A", "Happy Sequencer", None),
+    ],
+)
+def test_sequencers_order_only_when_both_are_hex_and_differ(
+    a: str, b: str, later: bool | None
+) -> None:
+    assert later_sequencer(a, b) is later
+
+
+def v(
+    version_id: str | None = None, etag: str | None = "e1", sequencer: str | None = None
+) -> Version:
+    return Version(version_id, etag, sequencer)
+
+
+@pytest.mark.parametrize(
+    ("event", "stored", "expected"),
+    [
+        # No result yet: a real sequencer lets the named version be read; otherwise the current.
+        (v(sequencer="0A"), None, Plan.READ_NAMED),
+        (v(sequencer=None), None, Plan.READ_CURRENT),
+        (v(sequencer="Happy Sequencer"), None, Plan.READ_CURRENT),
+        # A duplicate is the same source version, whatever the sequencers say.
+        (v("v1", "e1", "0A"), v("v1", "e9", "0B"), Plan.DUPLICATE),
+        (v(None, "e1", LOCALSTACK), v(None, "e1", LOCALSTACK), Plan.DUPLICATE),
+        (v(None, "e1", None), v(None, "e1", "0A"), Plan.DUPLICATE),
+        # Real, different sequencers order the two events.
+        (v(None, "e2", "0B"), v(None, "e1", "0A"), Plan.READ_NAMED),
+        (v(None, "e1", "0A"), v(None, "e2", "0B"), Plan.STALE),
+        (v("v2", "e2", "0b"), v("v1", "e1", "0A"), Plan.READ_NAMED),
+        # Equal (LocalStack), meaningless or missing sequencers: the current object decides.
+        (v("v2", "e2", LOCALSTACK), v("v1", "e1", LOCALSTACK), Plan.READ_CURRENT),
+        (v(None, "e2", LOCALSTACK), v(None, "e1", LOCALSTACK), Plan.READ_CURRENT),
+        (v(None, "e2", "Happy Sequencer"), v(None, "e1", "0A"), Plan.READ_CURRENT),
+        (v(None, "e2", None), v(None, "e1", "0A"), Plan.READ_CURRENT),
+        (v(None, "e2", "0A"), v(None, "e1", None), Plan.READ_CURRENT),
+    ],
+)
+def test_plan(event: Version, stored: Version | None, expected: Plan) -> None:
+    assert plan(event, stored) is expected
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        (v("v1", "e1"), v("v1", "e2"), True),  # version ids decide where both have one
+        (v("v1", "e1"), v("v2", "e1"), False),  # the same bytes uploaded twice: two versions
+        (v(None, "e1"), v(None, "e1"), True),
+        (v(None, "e1"), v(None, "e2"), False),
+        (v("v1", "e1"), v(None, "e1"), False),  # versioning changed in between
+        (v(None, None), v(None, None), False),  # nothing to compare: never a duplicate
+    ],
+)
+def test_same_version_is_by_version_id_else_etag(a: Version, b: Version, same: bool) -> None:
+    assert a.same_as(b) is same
+    assert b.same_as(a) is same
