@@ -9,7 +9,8 @@ STAMP := $(VENV)/.installed
 export SAM_CLI_TELEMETRY := 0
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup run test lint typecheck unit bench clean template-check local-invoke-proof
+.PHONY: help setup run test lint typecheck unit bench clean template-check local-invoke-proof \
+  localstack-test
 
 # The template's tools, each in a virtualenv of its own: the SAM CLI and checkov pin boto3
 # versions that conflict with each other and with the function's (requirements.txt).
@@ -53,18 +54,29 @@ lint: $(STAMP) ## ruff lint and format check
 	$(BIN)/ruff format --check src scripts tests
 
 typecheck: $(STAMP) ## mypy --strict on the function, scripts, tests and benchmarks
-	$(BIN)/mypy src scripts bench tests --exclude tests/integration
+	$(BIN)/mypy src scripts bench tests --exclude tests/integration --exclude tests/localstack
 	@# A second run: tests/integration has a conftest.py of its own, a duplicate module name.
 	$(BIN)/mypy tests/integration
+	@# A third for tests/localstack (a conftest.py too), with the helpers it imports from
+	@# scripts/localstack.
+	$(BIN)/mypy tests/localstack scripts/localstack
 
 unit: $(STAMP) ## the pytest suite with the branch-coverage gate
-	$(BIN)/pytest --cov --cov-fail-under=95 $(PYTEST_ARGS)
+	$(BIN)/pytest --cov --cov-fail-under=95 --ignore=tests/localstack $(PYTEST_ARGS)
 
-template-check: $(TOOLS_STAMP) $(CHECKOV_STAMP) ## sam validate --lint, cfn-lint, checkov, sam build
+template-check: $(TOOLS_STAMP) $(CHECKOV_STAMP) ## sam validate --lint, cfn-lint, checkov (each Trigger), sam build
 	@test -n "$(PY313)" || { echo "sam build needs a python3.13 (pyenv's or on PATH)"; exit 1; }
-	$(SAM) validate --lint
-	$(TOOLS)/bin/cfn-lint template.yaml
-	$(CHECKOV)/bin/checkov --file template.yaml --framework cloudformation --quiet --compact --skip-download
+	@# sam validate and checkov read the parameters' defaults only: each Trigger value gets a copy
+	@# of the template with that default (in .aws-sam/variants/), and every copy is checked.
+	@variants=$$($(PYTHON) scripts/template_variants.py) || exit 1; \
+	for variant in $$variants; do \
+	  echo "== $$variant"; \
+	  $(SAM) validate --lint --template-file $$variant \
+	  && $(TOOLS)/bin/cfn-lint $$variant \
+	  && $(CHECKOV)/bin/checkov --file $$variant --framework cloudformation --quiet --compact \
+	    --skip-download \
+	  || exit 1; \
+	done
 	$(SAM) build
 	@# The artifact holds every pinned requirement at its pinned version, and the handler.
 	@test -f .aws-sam/build/MarketTotalsFunction/handler/app.py
@@ -82,6 +94,21 @@ local-invoke-proof: $(STAMP) $(TOOLS_STAMP) ## sam local invoke in Docker agains
 	  --parameter-overrides Architectures=x86_64
 	$(BIN)/python scripts/sam_local_proof.py --sam $(TOOLS)/bin/sam \
 	  --template .aws-sam/build-x86_64/template.yaml
+
+# LocalStack (S3, SQS, SNS, EventBridge) runs as a plain python3.13 process, no Docker, from a
+# virtualenv of its own: it pins its own boto3, botocore and cryptography.
+LOCALSTACK := .venv-localstack
+LOCALSTACK_STAMP := $(LOCALSTACK)/.installed
+
+$(LOCALSTACK_STAMP): requirements-localstack.txt
+	@test -n "$(PY313)" || { echo "LocalStack needs a python3.13 (pyenv's or on PATH)"; exit 1; }
+	$(PY313) -m venv $(LOCALSTACK)
+	$(LOCALSTACK)/bin/python -m pip install --quiet --upgrade pip
+	$(LOCALSTACK)/bin/python -m pip install --quiet -r requirements-localstack.txt
+	touch $@
+
+localstack-test: $(STAMP) $(LOCALSTACK_STAMP) ## end to end: LocalStack's own S3/SQS/SNS/EventBridge events into the handler (~1 min)
+	$(BIN)/pytest tests/localstack -p no:cacheprovider $(PYTEST_ARGS)
 
 test: lint typecheck unit template-check ## everything CI runs
 
