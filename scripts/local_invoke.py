@@ -1,23 +1,21 @@
-"""Run the function on this machine: ``make run`` (see the README's quick start).
+"""Run the function on this machine, playing S3's part: ``make run`` (README, "Quick start").
 
 By default it starts an embedded S3 (moto's ``ThreadedMotoServer`` on loopback, fake credentials,
-no AWS account, no Docker), uploads the objects that ``events/put.json`` names from
-``events/objects/``, invokes ``handler.app.lambda_handler`` with that event, and prints the result
-object and the handler's summary.
+no AWS account, no Docker), uploads every object the event names, rewrites the event with what S3
+would have sent for those uploads (ETag, size, version id, a fresh sequencer), invokes
+``handler.app.lambda_handler`` with it, and prints the result objects.
 
-Point it elsewhere with flags (``make run ARGS="..."``):
-
-    --event FILE          another event file from events/ (its objects are seeded the same way)
-    --file PATH --key K   upload your own file as key K and invoke with an event made for it
-    --bucket NAME         the bucket (default: the event's, or market-totals-demo)
-    --real-s3             use the S3 your AWS environment names (profile, region, credentials,
-                          AWS_ENDPOINT_URL_S3) instead of the embedded one; the bucket must exist
+stdout carries the result objects only, one JSON document per line, exactly as stored (so
+``make run | jq .total`` works); logs, the handler's answer and explanations go to stderr. Every
+error is one line on stderr and exit status 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
+import hashlib
 import json
 import logging
 import os
@@ -31,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote_plus
 
 import boto3
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -38,7 +37,9 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
 OBJECTS = EVENTS / "objects"
+DEFAULT_EVENT = EVENTS / "put.json"
 DEFAULT_BUCKET = "market-totals-demo"
+DEFAULT_KEY = "my_market/market_infos.json"
 FAKE_AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -49,6 +50,10 @@ FAKE_AWS_ENV = {
 }
 
 
+class UsageError(Exception):
+    """Something the user can fix, said in one line."""
+
+
 @dataclass
 class LocalContext:
     """The few attributes of Lambda's context object that Powertools' Logger reads."""
@@ -57,6 +62,21 @@ class LocalContext:
     memory_limit_in_mb: int = 512
     invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:market-totals-local"
     aws_request_id: str = "local-invoke"
+
+
+@dataclass(frozen=True)
+class Upload:
+    """What S3 said about a PUT: what its event would carry."""
+
+    etag: str
+    size: int
+    version_id: str | None
+    sequencer: str
+
+
+def new_sequencer() -> str:
+    """A sequencer that grows with time, as S3's do for one key: each run counts as later."""
+    return f"{time.time_ns():020X}"
 
 
 def put_event(
@@ -107,7 +127,8 @@ def event_keys(event: dict[str, Any]) -> Iterator[tuple[str, str]]:
 
 def seed_event_objects(client: S3Client, event: dict[str, Any]) -> list[tuple[str, str]]:
     """Create the buckets an event names and upload, from ``events/objects/``, each object of
-    it that has a file there. Returns what was uploaded."""
+    it that has a file there. Returns what was uploaded. (The sample events' ETags and sizes are
+    those files'; ``play_s3`` also rewrites the event.)"""
     seeded = []
     for bucket, key in event_keys(event):
         ensure_bucket(client, bucket)
@@ -121,6 +142,130 @@ def seed_event_objects(client: S3Client, event: dict[str, Any]) -> list[tuple[st
 def ensure_bucket(client: S3Client, bucket: str) -> None:
     with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
         client.create_bucket(Bucket=bucket)
+
+
+# --- Playing S3's part ------------------------------------------------------------------------
+
+
+def play_s3(
+    client: S3Client, event: dict[str, Any], *, create_buckets: bool
+) -> tuple[dict[str, Any], list[str]]:
+    """Upload every object ``event`` names (its content from ``events/objects/<key>``) and
+    return the event S3 would have sent for those uploads, with notes for stderr.
+
+    Deletion events upload nothing. A named input with no file raises ``UsageError``.
+    """
+    from handler.settings import Settings  # noqa: PLC0415
+    from handler.sources import object_events  # noqa: PLC0415 - src/ is on the path by then
+
+    suffix = Settings.from_env().input_suffix
+    uploads: dict[tuple[str, str], Upload] = {}
+    notes = []
+    for item in object_events(event):
+        if create_buckets:
+            ensure_bucket(client, item.bucket)
+        # The function skips other keys and other events without reading: nothing to upload.
+        if not item.created or not item.key.endswith(suffix) or (item.bucket, item.key) in uploads:
+            continue
+        path = OBJECTS / item.key
+        if not path.is_file():
+            raise UsageError(
+                f"the event names s3://{item.bucket}/{item.key}, but {path.relative_to(ROOT)} "
+                "does not exist: put the object's content there, or use --file and --key"
+            )
+        uploads[item.bucket, item.key] = upload(
+            client, item.bucket, item.key, path.read_bytes(), create_bucket=create_buckets
+        )
+        notes.append(f"uploaded {path.relative_to(ROOT)} as s3://{item.bucket}/{item.key}")
+    return rewrite_event(event, uploads), notes
+
+
+def upload(client: S3Client, bucket: str, key: str, body: bytes, *, create_bucket: bool) -> Upload:
+    """PUT ``body`` and return what the event of that upload carries."""
+    if create_bucket:
+        ensure_bucket(client, bucket)
+    else:
+        require_bucket(client, bucket)
+    put = client.put_object(Bucket=bucket, Key=key, Body=body)
+    return Upload(put["ETag"].strip('"'), len(body), put.get("VersionId"), new_sequencer())
+
+
+def require_bucket(client: S3Client, bucket: str) -> None:
+    """``--real-s3`` never creates buckets: say so if the one named is not there."""
+    try:
+        client.head_bucket(Bucket=bucket)
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "")
+        if code in ("404", "NoSuchBucket", "NotFound"):
+            raise UsageError(f"bucket {bucket!r} does not exist (--real-s3 creates none)") from None
+        raise
+
+
+def rewrite_event(event: dict[str, Any], uploads: dict[tuple[str, str], Upload]) -> dict[str, Any]:
+    """``event`` with each uploaded object's fields replaced by the upload's, in the field names
+    of the event's shape (SQS bodies and SNS envelopes included)."""
+    from handler.sources import Shape, shape_of  # noqa: PLC0415 - src/ is on the path by then
+
+    event = copy.deepcopy(event)
+    shape = shape_of(event)
+    if shape is Shape.S3:
+        for record in event["Records"]:
+            _rewrite_notification_record(record, uploads)
+    elif shape is Shape.EVENTBRIDGE:
+        _rewrite_eventbridge(event, uploads)
+    elif shape is Shape.SQS:
+        for record in event["Records"]:
+            record["body"] = _rewrite_body(record["body"], uploads)
+            # SQS's own checksum of the body is an MD5; nothing here relies on it for safety.
+            record["md5OfBody"] = hashlib.md5(record["body"].encode()).hexdigest()  # noqa: S324
+    # Batch Operations tasks name no ETag or sequencer; nothing to rewrite.
+    return event
+
+
+def _rewrite_body(body: str, uploads: dict[tuple[str, str], Upload]) -> str:
+    document = json.loads(body)
+    if document.get("Type") == "Notification" and isinstance(document.get("Message"), str):
+        document["Message"] = _rewrite_body(document["Message"], uploads)
+        return json.dumps(document, ensure_ascii=False)
+    if "Records" in document or "detail" in document:
+        return json.dumps(rewrite_event(document, uploads), ensure_ascii=False)
+    return body  # an s3:TestEvent
+
+
+def _rewrite_notification_record(
+    record: dict[str, Any], uploads: dict[tuple[str, str], Upload]
+) -> None:
+    from handler.sources import from_s3_record  # noqa: PLC0415 - src/ is on the path by then
+
+    item = from_s3_record(record)
+    done = uploads.get((item.bucket, item.key))
+    if done is None:
+        return
+    obj = record["s3"]["object"]
+    obj.update(eTag=done.etag, size=done.size, sequencer=done.sequencer)
+    if done.version_id is not None:
+        obj["versionId"] = done.version_id
+    else:
+        obj.pop("versionId", None)
+
+
+def _rewrite_eventbridge(event: dict[str, Any], uploads: dict[tuple[str, str], Upload]) -> None:
+    from handler.sources import from_eventbridge  # noqa: PLC0415 - src/ is on the path by then
+
+    item = from_eventbridge(event)
+    done = uploads.get((item.bucket, item.key))
+    if done is None:
+        return
+    obj = event["detail"]["object"]
+    # EventBridge writes the sequencer in lowercase.
+    obj.update(etag=done.etag, size=done.size, sequencer=done.sequencer.lower())
+    if done.version_id is not None:
+        obj["version-id"] = done.version_id
+    else:
+        obj.pop("version-id", None)
+
+
+# --- The embedded S3 --------------------------------------------------------------------------
 
 
 @contextlib.contextmanager
@@ -159,32 +304,100 @@ def reset_moto(endpoint: str) -> None:
         response.read()
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    """Seed, invoke, and collect the handler's summary and the result objects it wrote."""
-    from handler.app import lambda_handler  # noqa: PLC0415 - after the environment is set
+# --- The command ------------------------------------------------------------------------------
 
-    client: S3Client = boto3.client("s3")
-    if args.file:
+
+def load_event(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise UsageError(f"cannot read the event {path}: {error.strerror}") from None
+    try:
+        event = json.loads(text)
+    except ValueError as error:
+        raise UsageError(f"the event {path} is not JSON ({error})") from None
+    if not isinstance(event, dict):
+        raise UsageError(f"the event {path} is JSON but not an object")
+    return event
+
+
+def build_event(args: argparse.Namespace, client: S3Client) -> tuple[dict[str, Any], list[str]]:
+    """The event to invoke with, after the uploads it describes."""
+    create = not args.real_s3
+    if args.file is not None:
+        try:
+            body = Path(args.file).read_bytes()
+        except OSError as error:
+            raise UsageError(f"cannot read --file {args.file}: {error.strerror}") from None
         bucket = args.bucket or DEFAULT_BUCKET
-        ensure_bucket(client, bucket)
-        put = client.put_object(Bucket=bucket, Key=args.key, Body=Path(args.file).read_bytes())
+        done = upload(client, bucket, args.key, body, create_bucket=create)
         event = put_event(
             bucket,
             args.key,
-            etag=put["ETag"].strip('"'),
-            size=Path(args.file).stat().st_size,
-            version_id=put.get("VersionId"),
-            # A sequencer that grows with time, so each run counts as a later event.
-            sequencer=f"{time.time_ns():020X}",
+            etag=done.etag,
+            size=done.size,
+            sequencer=done.sequencer,
+            version_id=done.version_id,
         )
+        return event, [f"uploaded {args.file} as s3://{bucket}/{args.key}"]
+    event = load_event(Path(args.event or DEFAULT_EVENT))
+    if args.bucket:
+        event = with_bucket(event, args.bucket)
+    return play_s3(client, event, create_buckets=create)
+
+
+def with_bucket(event: dict[str, Any], bucket: str) -> dict[str, Any]:
+    """``event`` with every bucket it names replaced by ``bucket`` (S3 notifications and
+    EventBridge events; other shapes are refused, where it would be a guess)."""
+    from handler.sources import Shape, shape_of  # noqa: PLC0415 - src/ is on the path by then
+
+    event = copy.deepcopy(event)
+    shape = shape_of(event)
+    if shape is Shape.S3:
+        for record in event["Records"]:
+            record["s3"]["bucket"].update(name=bucket, arn=f"arn:aws:s3:::{bucket}")
+    elif shape is Shape.EVENTBRIDGE:
+        event["detail"]["bucket"]["name"] = bucket
+        event["resources"] = [f"arn:aws:s3:::{bucket}"]
     else:
-        event = json.loads(Path(args.event).read_text(encoding="utf-8"))
-        if args.bucket:
-            for record in event.get("Records") or []:
-                record["s3"]["bucket"]["name"] = args.bucket  # S3 notifications only
-        seed_event_objects(client, event)
-    summary = lambda_handler(event, LocalContext())
-    return {"summary": summary, "results": written_results(client, event)}
+        raise UsageError(
+            f"--bucket works with S3 notifications and EventBridge events, not {shape.value}"
+        )
+    return event
+
+
+def invoke(event: dict[str, Any], *, verbose: bool = False) -> dict[str, Any]:
+    """Invoke the handler with its logs (and, ``verbose``, its metrics) on stderr: stdout is for
+    results only. Without ``verbose`` only warnings and errors are logged."""
+    from handler.app import lambda_handler  # noqa: PLC0415 - after the environment is set
+    from handler.observability import logger  # noqa: PLC0415
+
+    for handler in logger.handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(_Stderr())
+    logger.setLevel("INFO" if verbose else "WARNING")
+    saved = os.environ.get("POWERTOOLS_METRICS_DISABLED")
+    os.environ["POWERTOOLS_METRICS_DISABLED"] = "false" if verbose else "true"
+    try:
+        with contextlib.redirect_stdout(sys.stderr):  # Metrics prints its EMF line
+            answer: dict[str, Any] = lambda_handler(event, LocalContext())
+    finally:
+        if saved is None:
+            os.environ.pop("POWERTOOLS_METRICS_DISABLED", None)
+        else:
+            os.environ["POWERTOOLS_METRICS_DISABLED"] = saved
+    return answer
+
+
+class _Stderr:
+    """Whatever ``sys.stderr`` is at the time of writing (a test's capture, a redirect), not the
+    stream it was when the handler was set."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
 
 
 def written_results(client: S3Client, event: dict[str, Any]) -> dict[str, str]:
@@ -208,25 +421,106 @@ def written_results(client: S3Client, event: dict[str, Any]) -> dict[str, str]:
     return results
 
 
+def explain(answer: dict[str, Any]) -> list[str]:
+    """One line per skipped record, saying what its reason means."""
+    from handler.processing import REASONS  # noqa: PLC0415 - src/ is on the path by then
+    from handler.settings import Settings  # noqa: PLC0415
+
+    suffix = Settings.from_env().input_suffix
+    lines = []
+    for record in answer.get("records", []):
+        if record.get("status") == "skipped":
+            meaning = REASONS.get(record["reason"], "").replace("INPUT_SUFFIX", repr(suffix))
+            lines.append(f"skipped {record['key']}: {record['reason']}: {meaning}")
+    return lines
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Upload, invoke, and collect the handler's answer and the result objects it wrote."""
+    client: S3Client = boto3.client("s3")
+    event, notes = build_event(args, client)
+    for note in notes:
+        print(note, file=sys.stderr)
+    answer = invoke(event, verbose=args.verbose)
+    return {"answer": answer, "results": written_results(client, event)}
+
+
+def parser() -> argparse.ArgumentParser:
+    command = argparse.ArgumentParser(
+        prog="make run ARGS=...",
+        description="Total a market on an embedded S3 (moto) or your own, playing S3's part: "
+        "upload the objects the event names, send the event S3 would have sent, print the "
+        "result objects on stdout (one JSON document per line, as stored).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    source = command.add_mutually_exclusive_group()
+    source.add_argument(
+        "--event",
+        metavar="FILE",
+        help="an event of any shape the function takes (events/*.json, or `sam local "
+        "generate-event s3 put ...`); the objects it names are uploaded from events/objects/ "
+        f"[default: {DEFAULT_EVENT.relative_to(ROOT)}]",
+    )
+    source.add_argument(
+        "--file",
+        metavar="PATH",
+        help="upload this file of your own as --key and invoke with the event of that upload",
+    )
+    command.add_argument("--key", default=DEFAULT_KEY, help="the key --file is uploaded as")
+    command.add_argument(
+        "--bucket",
+        metavar="NAME",
+        help=f"the bucket (S3 notification and EventBridge events: replaces the event's) "
+        f"[default: the event's, or {DEFAULT_BUCKET} with --file]",
+    )
+    command.add_argument(
+        "--real-s3",
+        action="store_true",
+        help="use the S3 your AWS environment names (profile, region, credentials, "
+        "AWS_ENDPOINT_URL_S3) instead of the embedded one; the bucket must exist",
+    )
+    command.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also print the function's INFO logs and its CloudWatch metrics (stderr)",
+    )
+    return command
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--event", default=str(EVENTS / "put.json"))
-    parser.add_argument("--file", help="a market_infos.json of your own to upload")
-    parser.add_argument("--key", default="my_market/market_infos.json")
-    parser.add_argument("--bucket")
-    parser.add_argument("--real-s3", action="store_true")
-    args = parser.parse_args(argv)
-    with contextlib.ExitStack() as stack:
-        if not args.real_s3:
-            endpoint = stack.enter_context(embedded_s3())
-            print(f"embedded S3 (moto) at {endpoint}", file=sys.stderr)
-        outcome = run(args)
+    args = parser().parse_args(argv)
+    try:
+        with contextlib.ExitStack() as stack:
+            if not args.real_s3:
+                endpoint = stack.enter_context(embedded_s3())
+                print(f"embedded S3 (moto) at {endpoint}", file=sys.stderr)
+            outcome = run(args)
+    except UsageError as error:
+        return fail(str(error))
+    except NoCredentialsError:
+        return fail("no AWS credentials: set a profile or keys for --real-s3")
+    except ClientError as error:
+        info = error.response.get("Error", {})
+        return fail(f"S3 said {info.get('Code', '?')}: {info.get('Message', error)}")
+    except BotoCoreError as error:  # a bucket name S3 refuses, an endpoint that is not there
+        return fail(str(error))
+    except ValueError as error:  # an event the function does not take (UnknownEvent, ...)
+        return fail(str(error))
+    print("handler answer: " + json.dumps(outcome["answer"], ensure_ascii=False), file=sys.stderr)
+    for line in explain(outcome["answer"]):
+        print(line, file=sys.stderr)
+    if not outcome["results"]:
+        print("no result object was written", file=sys.stderr)
     for location, document in outcome["results"].items():
-        print(f"result object {location}:")
-        print(document)
-    print("handler summary:")
-    print(json.dumps(outcome["summary"], indent=2, ensure_ascii=False))
+        print(f"result object {location}", file=sys.stderr)
+        print(document, flush=True)
     return 0
+
+
+def fail(message: str) -> int:
+    one_line = " ".join(message.split())  # botocore's validation errors span lines
+    print(f"make run: error: {one_line}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 timeouts and resets on the HEAD of the stored result, the GET of the source and the PUT of the
 result, and a connection that breaks in the middle of streaming the source.
 
-The promise (CONTRACT.md, "Failures"): a transient failure is raised after every record of the
+The promise (docs/behaviour.md, "Failures"): a transient failure is raised after every record of the
 event was tried; no partial or corrupt result is written; the retried event then succeeds. And
 botocore's retries are what ``storage.CLIENT_CONFIG`` says: standard mode, 3 attempts.
 """

@@ -1,7 +1,7 @@
 """Hostile input through the whole handler (in-process moto): generated documents, arbitrary
 bytes, and the classic attacks on a JSON reader.
 
-The promise (CONTRACT.md, "Output"): the handler never raises for input; it writes either an
+The promise (docs/behaviour.md): the handler never raises for input; it writes either an
 ``ok`` result with an exact total in plain notation or an ``invalid`` one whose code is
 ``InvalidJSON``, ``InvalidSchema`` or ``TooLarge``. Objects over ``MAX_INPUT_BYTES`` get
 ``TooLarge`` without their body being read.
@@ -155,6 +155,8 @@ CASES: dict[str, tuple[bytes, str]] = {
     "deep objects never closed": (b'{"a":' * DEEP, "InvalidJSON"),
     "1e400": (b'{"products": [{"price": 1e400}]}', "ok"),
     "1e999999999": (b'{"products": [{"price": 1e999999999}]}', "InvalidSchema"),
+    "1e-999999999": (b'{"products": [{"price": 1e-999999999}]}', "InvalidSchema"),
+    "0e-999999999": (b'{"products": [{"price": 0e-999999999}]}', "InvalidSchema"),
     "exponent beyond Decimal": (
         b'{"products": [{"price": 1e999999999999999999}]}',
         "InvalidSchema",
@@ -174,6 +176,9 @@ CASES: dict[str, tuple[bytes, str]] = {
     "duplicate ignored key": (b'{"products": [{"n": 1, "n": 2, "price": 3}]}', "ok"),
     "BOM": (b'\xef\xbb\xbf{"products": [{"price": 1}]}', "ok"),
     "BOM twice": (b'\xef\xbb\xbf\xef\xbb\xbf{"products": []}', "InvalidJSON"),
+    "form feed as whitespace": (b'\x0c{"products": [{"price": 1}]}', "InvalidJSON"),
+    "vertical tab as whitespace": (b'{"products": [{"price": 1}]}\x0b', "InvalidJSON"),
+    "form feed after a BOM": (b'\xef\xbb\xbf\x0c{"products": []}', "InvalidJSON"),
     "raw control character in a key": (b'{"a\x01b": 1, "products": []}', "InvalidJSON"),
     "raw newline in a key": (b'{"a\nb": 1, "products": []}', "InvalidJSON"),
     "escaped NUL in a key": (b'{"a\\u0000b": 1, "products": [{"price": 1}]}', "ok"),

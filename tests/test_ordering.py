@@ -1,4 +1,4 @@
-"""Ordering and duplicates (CONTRACT.md): at-least-once, out-of-order delivery, superseded objects,
+"""Ordering and duplicates (docs/behaviour.md): at-least-once, out-of-order delivery, superseded objects,
 versioned buckets, and the conditional write that settles a race."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Concurrent invocations on one key, over real HTTP to a moto server.
 
-The promise (CONTRACT.md, "Ordering and duplicates"): whatever order events arrive in and however
+The promise (docs/behaviour.md, "Ordering"): whatever order events arrive in and however
 their invocations interleave, the result ends up reflecting the event with the greatest
 sequencer, and a result is only ever replaced by one from a later event.
 

@@ -1,22 +1,48 @@
-"""``make run``'s driver, end to end: embedded moto server, sample event, result object."""
+"""``make run``'s driver (scripts/local_invoke.py), as a newcomer uses it: the embedded S3, every
+sample event, a file of your own, a SAM-generated event, every flag, and every error as one line.
+stdout carries the result objects only; everything else goes to stderr."""
 
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from local_invoke import main
+from local_invoke import embedded_s3, main, parser
 from support import EVENTS
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from mypy_boto3_s3 import S3Client
+
+
+def results(out: str) -> list[dict[str, Any]]:
+    """stdout is JSON Lines of result objects, nothing else."""
+    return [json.loads(line, parse_float=Decimal) for line in out.splitlines()]
 
 
 def test_make_run_prints_an_ok_result(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([]) == 0
-    out = capsys.readouterr().out
-    line = next(line for line in out.splitlines() if line.startswith('{"status"'))
-    assert json.loads(line)["status"] == "ok"
-    assert json.loads(line)["total"] == 400
+    captured = capsys.readouterr()
+    [result] = results(captured.out)
+    assert (result["status"], result["total"]) == ("ok", 400)
+    assert "uploaded events/objects/market_a/market_infos.json" in captured.err
+    assert "result object s3://market-totals-demo/market_a/total_price.json" in captured.err
+    assert '"level"' not in captured.err  # INFO logs only with --verbose
+
+
+def test_verbose_adds_the_function_logs_and_metrics_on_stderr(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["--verbose"]) == 0
+    captured = capsys.readouterr()
+    assert len(results(captured.out)) == 1
+    assert '"message":"record processed"' in captured.err
+    assert '"CloudWatchMetrics"' in captured.err
 
 
 def test_make_run_with_a_file_of_your_own(
@@ -27,14 +53,188 @@ def test_make_run_with_a_file_of_your_own(
 
     assert main(["--file", str(own), "--key", "shop/market_infos.json"]) == 0
 
-    out = capsys.readouterr().out
-    assert "result object s3://market-totals-demo/shop/total_price.json:" in out
-    line = next(line for line in out.splitlines() if line.startswith('{"status"'))
-    assert '"total": 20.00,' in line  # exact, scale kept: printed as stored
+    captured = capsys.readouterr()
+    assert "result object s3://market-totals-demo/shop/total_price.json" in captured.err
+    assert '"total": 20.00,' in captured.out  # exact, scale kept: printed as stored
 
 
 def test_make_run_with_another_event_and_bucket(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--event", str(EVENTS / "put-many.json"), "--bucket", "another-bucket"]) == 0
-    out = capsys.readouterr().out
-    assert "s3://another-bucket/market_b/total_price.json" in out
-    assert '"reason": "NotAnInputKey"' in out
+    captured = capsys.readouterr()
+    assert {r["source"]["bucket"] for r in results(captured.out)} == {"another-bucket"}
+    assert "s3://another-bucket/market_b/total_price.json" in captured.err
+    # A skip explains itself, naming the suffix a key needs.
+    assert "NotAnInputKey: the key does not end with 'market_infos.json'" in captured.err
+
+
+@pytest.mark.parametrize(
+    ("name", "count"),
+    [
+        ("put.json", 1),
+        ("put-many.json", 2),
+        ("put-encoded-key.json", 1),
+        ("sqs-s3.json", 2),
+        ("sqs-sns-s3.json", 1),
+        ("eventbridge-object-created.json", 1),
+        ("batch-operations-1.0.json", 1),
+        ("batch-operations-2.0.json", 1),
+    ],
+)
+def test_every_sample_event_totals_its_objects(
+    name: str, count: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--event", str(EVENTS / name)]) == 0
+    found = results(capsys.readouterr().out)
+    assert [r["status"] for r in found] == ["ok"] * count
+    assert found[0]["total"] == 400  # market_a's, in every sample
+
+
+def test_an_event_whose_etag_does_not_match_is_rewritten_as_s3_would_send_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # What `sam local generate-event s3 put` writes: a placeholder eTag, size and sequencer.
+    event = json.loads((EVENTS / "put.json").read_text())
+    event["Records"][0]["s3"]["object"].update(
+        eTag="0123456789abcdef0123456789abcdef", size=1024, sequencer="0A1B2C3D4E5F678901"
+    )
+    path = tmp_path / "generated.json"
+    path.write_text(json.dumps(event))
+
+    assert main(["--event", str(path)]) == 0
+    [result] = results(capsys.readouterr().out)
+    assert result["status"] == "ok"
+    assert result["source"]["etag"] == "02be8d7ca3d7a1040a54f875102c2aec"
+    assert result["source"]["size"] == 104
+
+
+def test_delete_event_uploads_nothing_and_says_why_it_was_skipped(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["--event", str(EVENTS / "delete.json")]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "NotObjectCreated: the event is not an object creation" in captured.err
+    assert "no result object was written" in captured.err
+
+
+def one_line_error(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = [line for line in captured.err.splitlines() if not line.startswith("embedded S3")]
+    assert len(lines) == 1, captured.err
+    assert "Traceback" not in captured.err
+    return lines[0]
+
+
+def test_missing_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    line = one_line_error(capsys, ["--file", str(tmp_path / "nope.json")])
+    assert line.startswith("make run: error: cannot read --file")
+    assert "No such file or directory" in line
+
+
+def test_missing_event(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    line = one_line_error(capsys, ["--event", str(tmp_path / "nope.json")])
+    assert "cannot read the event" in line
+
+
+def test_event_that_is_not_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "event.json"
+    path.write_text("{not json")
+    assert "is not JSON" in one_line_error(capsys, ["--event", str(path)])
+
+
+def test_event_of_a_shape_the_function_does_not_take(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "event.json"
+    path.write_text('{"hello": "world"}')
+    assert "unknown shape: keys ['hello']" in one_line_error(capsys, ["--event", str(path)])
+
+
+def test_event_naming_an_object_with_no_content(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    event = json.loads((EVENTS / "put.json").read_text())
+    event["Records"][0]["s3"]["object"]["key"] = "nowhere/market_infos.json"
+    path = tmp_path / "event.json"
+    path.write_text(json.dumps(event))
+    line = one_line_error(capsys, ["--event", str(path)])
+    assert "events/objects/nowhere/market_infos.json does not exist" in line
+    assert "--file" in line
+
+
+def test_bucket_name_s3_refuses(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    own = tmp_path / "mine.json"
+    own.write_text('{"products": []}')
+    line = one_line_error(capsys, ["--file", str(own), "--bucket", "Not_A/Bucket"])
+    assert "Invalid bucket name" in line
+
+
+def test_bucket_option_with_a_shape_that_has_no_single_bucket(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    line = one_line_error(capsys, ["--event", str(EVENTS / "sqs-s3.json"), "--bucket", "b"])
+    assert "--bucket works with S3 notifications and EventBridge events" in line
+
+
+def test_event_and_file_together_are_refused(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--event", str(EVENTS / "put.json"), "--file", str(tmp_path / "x.json")])
+    assert exited.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
+@pytest.fixture
+def own_s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Client]:
+    """An S3 of 'your own' for --real-s3: a moto server the test started, named by the
+    environment as a user's would be."""
+    import boto3
+
+    with embedded_s3() as endpoint:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", endpoint)
+        yield boto3.client("s3")
+
+
+def test_real_s3_uses_the_environment_and_never_creates_buckets(
+    own_s3: S3Client, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    own = tmp_path / "mine.json"
+    own.write_text('{"products": [{"price": 1}]}')
+    argv = ["--real-s3", "--file", str(own), "--bucket", "my-bucket"]
+
+    line = one_line_error(capsys, argv)
+    assert line == "make run: error: bucket 'my-bucket' does not exist (--real-s3 creates none)"
+    assert own_s3.list_buckets()["Buckets"] == []
+
+    own_s3.create_bucket(Bucket="my-bucket")
+    assert main(argv) == 0
+    assert results(capsys.readouterr().out)[0]["total"] == 1
+
+
+def test_real_s3_without_credentials(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("AWS_SECURITY_TOKEN", raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9")
+    import boto3
+
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)  # it caches the credentials it found
+    line = one_line_error(capsys, ["--real-s3", "--bucket", "b"])
+    assert line == "make run: error: no AWS credentials: set a profile or keys for --real-s3"
+
+
+def test_help_documents_every_flag_with_its_default() -> None:
+    text = parser().format_help()
+    for flag in ("--event", "--file", "--key", "--bucket", "--real-s3", "--verbose"):
+        assert flag in text
+    assert "events/put.json" in text
+    assert "my_market/market_infos.json" in text
+    assert "market-totals-demo" in text

@@ -1,4 +1,5 @@
-"""The pure core: exact totals, and each invalid-input class of CONTRACT.md with code and place."""
+"""The pure core: exact totals, and each invalid-input class of docs/behaviour.md with code and
+place."""
 
 from __future__ import annotations
 
@@ -241,6 +242,93 @@ def test_first_problem_met_decides_syntax_before_schema() -> None:
     assert error_of('{"products": [{"price": 1 2}, {"name": "x"}]}')[0] == "InvalidJSON"
     # A document cut short before its end is InvalidJSON, although 'products' is missing too.
     assert error_of('{"market": "a"')[0] == "InvalidJSON"
+
+
+# --- bytes strict JSON forbids -------------------------------------------------------------------
+# yajl skips vertical tab and form feed as if they were whitespace; JSON allows them nowhere.
+
+FORBIDDEN = {b"\x0b": "vertical tab", b"\x0c": "form feed"}
+VALID = b'{"name": "ab", "products": [{"price": 1}, {"price": 2}]}'
+
+
+def forbidden_message(byte: bytes, offset: int) -> str:
+    return (
+        f"not valid JSON (a raw {FORBIDDEN[byte]} at offset {offset}; JSON allows it neither as "
+        "whitespace nor in a string)"
+    )
+
+
+@pytest.mark.parametrize("byte", FORBIDDEN)
+@pytest.mark.parametrize(
+    "offset",
+    [
+        pytest.param(0, id="at the start"),
+        pytest.param(VALID.index(b"["), id="between tokens"),
+        pytest.param(VALID.index(b'{"price": 2}'), id="between products"),
+        pytest.param(VALID.index(b"2}"), id="before a price"),
+        pytest.param(VALID.index(b'b"'), id="inside a string"),
+        pytest.param(len(VALID), id="trailing"),
+    ],
+)
+@pytest.mark.parametrize("step", [None, 1, 2, 5])
+def test_vertical_tab_and_form_feed_are_invalid_json_anywhere(
+    byte: bytes, offset: int, step: int | None
+) -> None:
+    document = VALID[:offset] + byte + VALID[offset:]
+    with pytest.raises(InvalidDocument) as caught:
+        total_of(document, step)
+    assert (caught.value.code, caught.value.message) == (
+        "InvalidJSON",
+        forbidden_message(byte, offset),
+    )
+
+
+@pytest.mark.parametrize("byte", FORBIDDEN)
+@pytest.mark.parametrize("step", [None, 1, 2, 3, 4])
+def test_a_forbidden_byte_after_a_bom_counts_the_bom_in_its_offset(
+    byte: bytes, step: int | None
+) -> None:
+    # Small steps split the BOM itself over reads.
+    with pytest.raises(InvalidDocument) as caught:
+        total_of(b"\xef\xbb\xbf" + byte + VALID, step)
+    assert caught.value.message == forbidden_message(byte, 3)
+
+
+@pytest.mark.parametrize("byte", FORBIDDEN)
+def test_only_a_forbidden_byte(byte: bytes) -> None:
+    assert error_of(byte) == ("InvalidJSON", forbidden_message(byte, 0))
+
+
+@pytest.mark.parametrize("byte", FORBIDDEN)
+def test_a_schema_error_before_a_forbidden_byte_wins(byte: bytes) -> None:
+    document = b'{"products": [{"price": "1"}]' + byte + b"}"
+    assert error_of(document) == (
+        "InvalidSchema",
+        "products[0].price: expected a number, got a string",
+    )
+
+
+@pytest.mark.parametrize("byte", FORBIDDEN)
+def test_a_forbidden_byte_before_a_schema_error_wins(byte: bytes) -> None:
+    document = b'{"products": [{"price": 1},' + byte + b' {"price": "1"}]}'
+    assert error_of(document) == ("InvalidJSON", forbidden_message(byte, 27))
+
+
+@pytest.mark.parametrize("byte", FORBIDDEN)
+def test_a_syntax_error_before_a_forbidden_byte_keeps_its_message(byte: bytes) -> None:
+    code, message = error_of(b'{"products": [{"price": 1 2}' + byte + b"]}")
+    assert code == "InvalidJSON"
+    assert FORBIDDEN[byte] not in message
+
+
+@pytest.mark.parametrize(("first", "second"), [(b"\x0b", b"\x0c"), (b"\x0c", b"\x0b")])
+def test_the_first_of_several_forbidden_bytes_is_reported(first: bytes, second: bytes) -> None:
+    document = VALID[:10] + first + VALID[10:20] + second + VALID[20:]
+    assert error_of(document) == ("InvalidJSON", forbidden_message(first, 10))
+
+
+def test_escaped_form_feed_in_a_string_is_fine() -> None:
+    assert total_of(b'{"name": "a\\fb\\u000b", "products": [{"price": 1}]}').total == 1
 
 
 def test_too_large_message_names_size_and_limit() -> None:

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from handler import totals
-from handler.totals import MAX_TOTAL_DIGITS, InvalidDocument
+from handler.totals import MAX_TOTAL_DIGITS, InvalidDocument, fast
 
 READ_SIZES = (1, 3, 16, 64, 4096)
 
@@ -42,7 +42,7 @@ class CountingBatches:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.accepted = 0
         self.refused = 0
-        decode = totals._decode_batch
+        decode = fast.decode_batch
 
         def counting(batch: bytes, total: Decimal) -> tuple[int, Decimal] | None:
             result = decode(batch, total)
@@ -52,7 +52,7 @@ class CountingBatches:
                 self.accepted += 1
             return result
 
-        monkeypatch.setattr(totals, "_decode_batch", counting)
+        monkeypatch.setattr(fast, "decode_batch", counting)
 
 
 def products(*items: str, sep: str = ", ") -> bytes:
@@ -101,6 +101,9 @@ def test_a_plain_document_goes_through_the_fast_path(monkeypatch: pytest.MonkeyP
         ("braces in a string", '"price": 1, "n": "}},{{"'),
         ("control character", '"price": 1, "n": "a\x01"'),
         ("form feed as space", '"price":\x0c1'),
+        ("vertical tab as space", '"price":\x0b1'),
+        ("form feed in a string", '"price": 1, "n": "a\x0cb"'),
+        ("vertical tab after a price", '"price": 1\x0b'),
         ("minus zero", '"price": -0'),
         ("negative scale", '"price": 1E+2'),
         ("deep nesting", '"price": 1, "d": ' + "[" * 600 + "]" * 600),
@@ -184,9 +187,125 @@ def test_errors_of_the_stream_propagate_unchanged_from_the_fast_path() -> None:
             return self._data.read(size)
 
     document = products(*PLAIN)
-    for fast in (True, False):
+    for fast_path in (True, False):
         with pytest.raises(Dropped):
-            totals._total(FailingStream(document, len(document) // 2), fast=fast, read_size=512)
+            totals._total(
+                FailingStream(document, len(document) // 2), fast=fast_path, read_size=512
+            )
+
+
+# --- bytes strict JSON forbids, and invalid UTF-8, where the fast path runs ----------------------
+
+FORBIDDEN = {"\x0b": "vertical tab", "\x0c": "form feed"}
+ALL_READ_SIZES = (*READ_SIZES, 2, 5, totals.READ_SIZE)
+
+
+def assert_outcome_everywhere(document: bytes, expected: object) -> None:
+    """Both paths, every read size (batch and read boundaries everywhere), give ``expected``."""
+    assert outcome(document, fast=False) == expected
+    for read_size in ALL_READ_SIZES:
+        assert outcome(document, fast=True, read_size=read_size) == expected, read_size
+
+
+def forbidden_outcome(char: str, offset: int) -> tuple[str, str]:
+    return (
+        "InvalidJSON",
+        f"not valid JSON (a raw {FORBIDDEN[char]} at offset {offset}; JSON allows it neither as "
+        "whitespace nor in a string)",
+    )
+
+
+def _place(char: str, where: str) -> bytes:
+    items = list(PLAIN)
+    if where == "before a product":
+        items[150] = char + items[150]
+    elif where == "before a comma":
+        items[150] += char
+    elif where == "in a string":
+        items[150] = items[150].replace('"p150"', f'"p1{char}50"')
+    elif where == "before a price":
+        items[150] = items[150].replace('"price": ', f'"price":{char}')
+    elif where == "in the last product":
+        items[-1] = items[-1].replace('"price": ', f'"price": {char}')
+    elif where == "after the array":
+        return products(*items).replace(b'], "end"', f"]{char}, ".encode() + b'"end"')
+    else:  # trailing
+        return products(*items) + char.encode()
+    return products(*items)
+
+
+@pytest.mark.parametrize("char", FORBIDDEN)
+@pytest.mark.parametrize(
+    "where",
+    [
+        "before a product",
+        "before a comma",
+        "in a string",
+        "before a price",
+        "in the last product",
+        "after the array",
+        "trailing",
+    ],
+)
+def test_a_forbidden_byte_among_many_products(
+    monkeypatch: pytest.MonkeyPatch, char: str, where: str
+) -> None:
+    batches = CountingBatches(monkeypatch)
+    document = _place(char, where)
+    assert document.count(char.encode()) == 1
+
+    assert_outcome_everywhere(document, forbidden_outcome(char, document.index(char.encode())))
+    assert batches.accepted > 0  # the products before it went through the fast path
+
+
+@pytest.mark.parametrize("char", FORBIDDEN)
+def test_a_schema_error_before_a_forbidden_byte_wins_among_many_products(char: str) -> None:
+    items = list(PLAIN)
+    items[100] = '{"price": "1"}'
+    items[150] = char + items[150]
+    assert_outcome_everywhere(
+        products(*items), ("InvalidSchema", "products[100].price: expected a number, got a string")
+    )
+
+
+@pytest.mark.parametrize("char", FORBIDDEN)
+def test_a_forbidden_byte_before_a_schema_error_wins_among_many_products(char: str) -> None:
+    items = list(PLAIN)
+    items[100] = char + items[100]
+    items[150] = '{"price": "1"}'
+    document = products(*items)
+    assert_outcome_everywhere(document, forbidden_outcome(char, document.index(char.encode())))
+
+
+@pytest.mark.parametrize("char", FORBIDDEN)
+def test_the_fast_path_refuses_a_batch_with_a_forbidden_byte(char: str) -> None:
+    batch = f'{{"price": 1}},{char}{{"price": 2}}'.encode()
+    assert fast.decode_batch(batch.replace(char.encode(), b" "), Decimal(0)) == (2, Decimal(3))
+    assert fast.decode_batch(batch, Decimal(0)) is None
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [b"\xff", b"\xe2\x82", b"\xc3", b"\xed\xa0\x80", b"\xc0\xaf"],
+    ids=["0xff", "truncated 3-byte", "truncated 2-byte", "surrogate", "overlong"],
+)
+def test_invalid_utf8_deep_in_the_fast_path_region(
+    monkeypatch: pytest.MonkeyPatch, bad: bytes
+) -> None:
+    # msgspec does not check UTF-8 inside strings: the fast path must, or this would be totalled.
+    items = [item.encode() for item in PLAIN]
+    items[150] = items[150].replace(b'"p150"', b'"p' + bad + b'"')
+    document = b'{"market": "m", "products": [' + b", ".join(items) + b'], "end": true}'
+    batches = CountingBatches(monkeypatch)
+
+    for read_size in (64, 4096, totals.READ_SIZE):
+        assert outcome(document, fast=True, read_size=read_size) == (
+            "InvalidJSON",
+            "the document is not valid UTF-8",
+        )
+    assert outcome(document, fast=False) == ("InvalidJSON", "the document is not valid UTF-8")
+    assert batches.accepted > 0
+    assert batches.refused > 0
 
 
 # --- generated documents ------------------------------------------------------------------------
@@ -203,7 +322,9 @@ _JSON = st.recursive(
     ),
     max_leaves=6,
 )
-_TRICKY = st.sampled_from(['"},{"', '"\\"price\\""', '"}"', '"\\u0070"', '"é"', '{"price": 1}'])
+_TRICKY = st.sampled_from(
+    ['"},{"', '"\\"price\\""', '"}"', '"\\u0070"', '"é"', '{"price": 1}', '"\x0b"', '"\x0c"']
+)
 
 
 @st.composite
@@ -228,7 +349,11 @@ def _document(draw: st.DrawFn) -> bytes:
     document = products(*items, sep=draw(st.sampled_from([",", ", ", ",\n"])))
     for _ in range(draw(st.integers(0, 2))):  # damage it, or not
         at = draw(st.integers(0, len(document)))
-        insert = draw(st.sampled_from([b"", b"}", b",", b'"', b"\\", b"\xff", b"]", b"{", b" 1"]))
+        insert = draw(
+            st.sampled_from(
+                [b"", b"}", b",", b'"', b"\\", b"\xff", b"]", b"{", b" 1", b"\x0b", b"\x0c"]
+            )
+        )
         cut = draw(st.integers(0, 2))
         document = document[:at] + insert + document[at + cut :]
     return document

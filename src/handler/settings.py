@@ -1,4 +1,4 @@
-"""Settings read from the environment, each with a default (see CONTRACT.md, "Settings").
+"""Settings read from the environment, each with a default (docs/behaviour.md, "Settings").
 
 Settings are read on every invocation rather than at import time: it is cheap, and it means a
 changed environment (a test's ``monkeypatch``, ``sam local invoke --env-vars``) always applies.

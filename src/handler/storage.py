@@ -36,7 +36,7 @@ ETAG_META: Final = "source-etag"
 
 #: botocore's "standard" retry mode retries throttling (SlowDown), 5xx and connection errors with
 #: backoff. Three attempts and short timeouts keep one slow call well inside the function's
-#: timeout; beyond them the error is raised and Lambda retries the whole event (CONTRACT.md,
+#: timeout; beyond them the error is raised and Lambda retries the whole event (docs/behaviour.md,
 #: "Failures"). The read timeout bounds each socket read while streaming, not the whole body.
 CLIENT_CONFIG: Final = Config(
     retries={"mode": "standard", "total_max_attempts": 3},

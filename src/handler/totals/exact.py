@@ -1,0 +1,131 @@
+"""The exact path: a state machine over the exact parser's events that checks the schema while
+adding up the prices.
+
+It sees every event of the document except those of product batches the fast path accepted, in
+document order, so the first problem met reading from the start is the one reported, with its
+place (``products[3].price``). Every error code and message comes from here or from the parser;
+the schema itself is described in ``docs/behaviour.md``.
+"""
+
+from __future__ import annotations
+
+import decimal
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Final
+
+from handler.totals.arithmetic import EXACT, MAX_DECIMAL_PLACES, MAX_TOTAL_DIGITS
+from handler.totals.outcome import InvalidDocument, Total
+from handler.totals.parser import Event
+from handler.totals.source import Source
+
+_JSON_TYPE: Final = {
+    "start_map": "an object",
+    "start_array": "an array",
+    "string": "a string",
+    "number": "a number",
+    "boolean": "a boolean",
+    "null": "null",
+}
+
+
+def walk(source: Source) -> Total:
+    """Check the event stream against the schema while adding up the prices.
+
+    A flat state machine rather than a recursive descent: it runs once per JSON token of the
+    parts the fast path leaves to it, so it keeps the work per event small.
+    """
+    events = source.events()
+    ev, _ = next(events)
+    if ev != "start_map":
+        raise _schema("document", f"expected an object, got {_JSON_TYPE[ev]}")
+
+    total = Decimal(0)
+    count = 0
+    seen_products = False
+    for ev, value in events:
+        if ev == "end_map":  # the root object is closed: the document is complete
+            break
+        # ev is a root-level "map_key"
+        if value != "products":
+            _skip_value(events)
+            continue
+        if seen_products:
+            raise _schema("products", "duplicate key")
+        seen_products = True
+        kind, _ = next(events)
+        if kind != "start_array":
+            raise _schema("products", f"expected an array, got {_JSON_TYPE[kind]}")
+        source.in_products = True
+        count, total = _walk_products(events, source)
+        source.in_products = False
+    # Drain to the end: trailing garbage or a truncated document must still be caught.
+    for _ in events:
+        pass
+    if not seen_products:
+        raise _schema("document", "missing key 'products'")
+    return Total(total=total, product_count=count)
+
+
+def _walk_products(events: Iterator[Event], source: Source) -> tuple[int, Decimal]:
+    """Consume the products array (its ``start_array`` already read): its count and total."""
+    total = Decimal(0)
+    count = 0
+    for item, _ in events:
+        if item == "end_array":
+            break
+        if item != "start_map":
+            raise _schema(f"products[{count}]", f"expected an object, got {_JSON_TYPE[item]}")
+        price = _product_price(events, count)
+        try:
+            total = EXACT.add(total, price)
+        except decimal.DecimalException:
+            raise _schema(f"products[{count}].price", _beyond_exact(price)) from None
+        count += 1
+        if source.at_cut:  # this product's '}' ended the parser's input: skip ahead
+            count, total = source.fast_forward(count, total)
+    return count, total
+
+
+def _product_price(events: Iterator[Event], index: int) -> Decimal | int:
+    """Consume one product object (its ``start_map`` already read); return its price."""
+    price: Decimal | int | None = None
+    for ev, value in events:
+        if ev == "end_map":
+            if price is None:
+                raise _schema(f"products[{index}]", "missing key 'price'")
+            return price
+        if value != "price":
+            _skip_value(events)
+            continue
+        if price is not None:
+            raise _schema(f"products[{index}].price", "duplicate key")
+        kind, price = next(events)
+        if kind != "number":
+            raise _schema(f"products[{index}].price", f"expected a number, got {_JSON_TYPE[kind]}")
+    raise AssertionError("unreachable: the parser ends every object it starts")  # pragma: no cover
+
+
+def _beyond_exact(price: Decimal | int) -> str:
+    """Why adding ``price`` was refused: the running total always has at most
+    ``MAX_DECIMAL_PLACES``, so a price with more is the cause; otherwise the digits ran out."""
+    exponent = price.as_tuple().exponent if isinstance(price, Decimal) else 0
+    if isinstance(exponent, int) and exponent < -MAX_DECIMAL_PLACES:
+        return f"the exact total would need more than {MAX_DECIMAL_PLACES} decimal places"
+    return f"the exact total would need more than {MAX_TOTAL_DIGITS} significant digits"
+
+
+def _skip_value(events: Iterator[Event]) -> None:
+    """Consume one value of any kind: other keys, anywhere, are ignored."""
+    depth = 0
+    for ev, _ in events:
+        if ev in ("start_map", "start_array"):
+            depth += 1
+        elif ev in ("end_map", "end_array"):
+            depth -= 1
+        if depth == 0:
+            return
+
+
+def _schema(place: str, problem: str) -> InvalidDocument:
+    return InvalidDocument("InvalidSchema", f"{place}: {problem}")
