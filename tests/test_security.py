@@ -193,7 +193,7 @@ def test_logs_carry_no_document_content_and_no_secret(
     lines = logs.lines()
     messages = [line["message"] for line in lines]
     assert messages.count("record processed") == 3
-    assert messages.count("record failed; the event will be retried") == 2
+    assert messages.count("record failed; it will be retried") == 2
     everything = logs.text(capsys) + str(failure.value)
     for secret in [*PRICES, TOTAL, PRODUCT, "SECRET-GARBAGE", SECRET_KEY, SESSION_TOKEN]:
         assert secret not in everything
