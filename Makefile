@@ -5,12 +5,15 @@ SHELL := /bin/bash
 PYTHON ?= $(or $(lastword $(sort $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3))),$(shell command -v python3.13 2>/dev/null),python3)
 VENV := .venv
 BIN := $(VENV)/bin
+# Two stamps on one virtualenv: running (make run, make backfill) needs only requirements-run.txt;
+# the development tools (requirements-dev.txt) come with setup, test and the rest.
+RUN_STAMP := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed
 export SAM_CLI_TELEMETRY := 0
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup run test lint typecheck unit bench clean template-check local-invoke-proof \
-  localstack-test
+.PHONY: help setup run test quick lint typecheck unit bench clean template-check \
+  local-invoke-proof localstack-test
 
 # The template's tools, each in a virtualenv of its own: the SAM CLI and checkov pin boto3
 # versions that conflict with each other and with the function's (requirements.txt).
@@ -26,9 +29,13 @@ SAM := PATH="$(abspath $(dir $(PY313))):$$PATH" $(TOOLS)/bin/sam
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(RUN_STAMP): requirements.txt requirements-run.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-run.txt
+	touch $@
+
+$(STAMP): $(RUN_STAMP) requirements-dev.txt
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
@@ -46,8 +53,12 @@ $(CHECKOV_STAMP): requirements-checkov.txt
 
 setup: $(STAMP) ## create .venv with the runtime and dev dependencies
 
-run: $(STAMP) ## embedded S3 (moto), sample object, invoke the handler, print the result (ARGS=... for flags)
+run: $(RUN_STAMP) ## total a sample market on an embedded S3 (moto): ARGS="--help" lists the flags
 	PYTHONPATH=src $(BIN)/python scripts/local_invoke.py $(ARGS)
+
+.PHONY: backfill
+backfill: $(RUN_STAMP) ## total the inputs already in a bucket (ARGS="--bucket B [--prefix P] [--workers N]"; docs/backfill.md)
+	PYTHONPATH=src $(BIN)/python scripts/backfill.py $(ARGS)
 
 lint: $(STAMP) ## ruff lint and format check
 	$(BIN)/ruff check src scripts tests
@@ -61,7 +72,7 @@ typecheck: $(STAMP) ## mypy --strict on the function, scripts, tests and benchma
 	@# scripts/localstack.
 	$(BIN)/mypy tests/localstack scripts/localstack
 
-unit: $(STAMP) ## the pytest suite with the branch-coverage gate
+unit: $(STAMP) $(TOOLS_STAMP) ## the pytest suite with the branch-coverage gate (the SAM CLI generates events)
 	$(BIN)/pytest --cov --cov-fail-under=95 --ignore=tests/localstack $(PYTEST_ARGS)
 
 template-check: $(TOOLS_STAMP) $(CHECKOV_STAMP) ## sam validate --lint, cfn-lint, checkov (each Trigger), sam build
@@ -110,7 +121,10 @@ $(LOCALSTACK_STAMP): requirements-localstack.txt
 localstack-test: $(STAMP) $(LOCALSTACK_STAMP) ## end to end: LocalStack's own S3/SQS/SNS/EventBridge events into the handler (~1 min)
 	$(BIN)/pytest tests/localstack -p no:cacheprovider $(PYTEST_ARGS)
 
-test: lint typecheck unit template-check ## everything CI runs
+test: lint typecheck unit template-check ## the README's test command: lint, types, the unit suite, the template (CI adds localstack-test, local-invoke-proof)
+
+quick: $(STAMP) ## the unit tests without the slow ones (large objects, subprocesses): ~1 min
+	$(BIN)/pytest -m "not slow" --ignore=tests/localstack -q $(PYTEST_ARGS)
 
 bench: $(STAMP) ## benchmarks against a moto server (~5-7 min): writes the README's Benchmarks section
 	PYTHONPATH=bench $(BIN)/python bench/run.py

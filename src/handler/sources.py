@@ -73,7 +73,10 @@ def shape_of(event: Mapping[str, Any]) -> Shape:
     """Recognise ``event``'s shape, or raise ``UnknownEvent`` naming what was received."""
     records = event.get("Records")
     if isinstance(records, list):
-        sources = {r.get("eventSource") for r in records if isinstance(r, Mapping)}
+        # SNS spells it EventSource: name it too, so its message says what arrived.
+        sources = {
+            r.get("eventSource") or r.get("EventSource") for r in records if isinstance(r, Mapping)
+        }
         if not records:
             return Shape.TEST  # nothing to do; S3 never sends it, but it harms no one
         if all(isinstance(r, Mapping) for r in records):
@@ -83,7 +86,8 @@ def shape_of(event: Mapping[str, Any]) -> Shape:
                 return Shape.SQS
         raise UnknownEvent(
             f"an event with Records from {sorted(map(str, sources))}: this function takes S3 "
-            "notifications (aws:s3) or SQS messages (aws:sqs)"
+            "notifications (aws:s3) or SQS messages (aws:sqs); for SNS fan-out, subscribe an "
+            "SQS queue to the topic and trigger the function from the queue"
         )
     if event.get("Event") == S3_TEST_EVENT:
         return Shape.TEST
