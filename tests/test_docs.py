@@ -1,0 +1,73 @@
+"""The documentation stands on its own: every link in README.md and docs/ resolves inside the
+repository (a user's clone has nothing beside it), nothing points outside it, and the make targets
+the docs name are the Makefile's."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def anchors(page: Path) -> set[str]:
+    """GitHub's anchors for a page's headings: lowercase, punctuation dropped, spaces to '-'."""
+    found = set()
+    for line in page.read_text(encoding="utf-8").splitlines():
+        if line.startswith("#"):
+            title = line.lstrip("#").strip().lower()
+            found.add(re.sub(r"[^\w\- ]", "", title).replace(" ", "-"))
+    return found
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_every_link_resolves_inside_the_repository(page: Path) -> None:
+    for target in LINK.findall(page.read_text(encoding="utf-8")):
+        if re.match(r"^[a-z]+://", target) or target.startswith("mailto:"):
+            continue
+        path, _, anchor = target.partition("#")
+        resolved = (page.parent / path).resolve() if path else page
+        assert resolved.is_relative_to(ROOT), f"{page.name}: {target} leaves the repository"
+        assert resolved.exists(), f"{page.name}: {target} does not exist"
+        if anchor and resolved.suffix == ".md":
+            assert anchor in anchors(resolved), f"{page.name}: no heading for #{anchor}"
+
+
+def test_nothing_in_the_repository_points_outside_it() -> None:
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    offenders = []
+    for name in tracked:
+        path = ROOT / name
+        if name == "tests/test_docs.py" or not path.is_file():
+            continue
+        text = path.read_bytes().decode("utf-8", "ignore")
+        if "../shared" in text or "CONTRACT.md" in text:
+            offenders.append(name)
+    assert offenders == []
+
+
+def make_targets() -> set[str]:
+    """The targets ``make help`` lists (those with a ``##`` description)."""
+    text = (ROOT / "Makefile").read_text(encoding="utf-8")
+    return set(re.findall(r"^([a-z-]+):.*## ", text, flags=re.MULTILINE))
+
+
+def test_the_development_page_lists_every_make_target() -> None:
+    page = (ROOT / "docs" / "development.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"`make ([a-z-]+)", page))
+    assert make_targets() - {"help", "run", "test"} <= named
+    assert named <= make_targets()
+
+
+def test_the_readme_commands_are_make_targets() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert set(re.findall(r"^make ([a-z-]+)", readme, flags=re.MULTILINE)) <= make_targets()
+    assert "make run" in readme
+    assert "make test" in readme
