@@ -91,3 +91,12 @@ def atomic_moto(monkeypatch: pytest.MonkeyPatch) -> None:
             return key_response(self, *args, **kwargs)
 
     monkeypatch.setattr(S3Response, "key_response", one_at_a_time)
+
+
+@pytest.fixture
+def concurrent_invocations(monkeypatch: pytest.MonkeyPatch) -> None:
+    """For tests that run many invocations at once in threads of one process. Lambda never does
+    (one invocation per process at a time), and Powertools' Metrics is process-wide: one thread's
+    flush can empty the set between another's check and its own serialisation, which then raises
+    "Must contain at least one metric". Metrics are not what these tests measure: switched off."""
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")

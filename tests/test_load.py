@@ -52,6 +52,7 @@ def _invoke(event: dict[str, Any]) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("concurrent_invocations")
 def test_1000_keys_processed_concurrently_all_exact_none_missing(server_s3: S3Client) -> None:
     rng = random.Random(1000)
     markets = {f"load/{n:04d}/market_infos.json": _prices(rng) for n in range(KEYS)}

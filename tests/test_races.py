@@ -118,7 +118,7 @@ def _written_sequencers(client: S3Client, key: str) -> list[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.usefixtures("atomic_moto")
+@pytest.mark.usefixtures("atomic_moto", "concurrent_invocations")
 def test_of_50_concurrent_invocations_the_greatest_sequencer_always_wins(
     server_s3: S3Client, faults: FaultInjector
 ) -> None:

@@ -50,6 +50,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     shape = sources.shape_of(event)
     logger.append_keys(event_shape=shape.name)
     if shape is Shape.TEST:
+        # Counted, so that the invocation publishes a metric (and says it was only a test).
+        metrics.add_metric(name="TestEvents", unit=MetricUnit.Count, value=1)
         return {"records": []}
     # Read on every invocation (cheap), so a changed environment always applies; a bad setting
     # raises before anything is read, and the event is retried once it is fixed.
