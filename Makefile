@@ -13,7 +13,7 @@ export SAM_CLI_TELEMETRY := 0
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: help setup run test quick lint typecheck unit bench clean template-check \
-  local-invoke-proof localstack-test
+  local-invoke-proof localstack-test mutation
 
 # The template's tools, each in a virtualenv of its own: the SAM CLI and checkov pin boto3
 # versions that conflict with each other and with the function's (requirements.txt).
@@ -125,6 +125,15 @@ test: lint typecheck unit template-check ## the README's test command: lint, typ
 
 quick: $(STAMP) ## the unit tests without the slow ones (large objects, subprocesses): ~1 min
 	$(BIN)/pytest -m "not slow" --ignore=tests/localstack -q $(PYTEST_ARGS)
+
+# mutmut works in mutants/ (a mutated copy of src/handler with the tests); it is made anew on
+# every run, so that no verdict is kept from older code or older tests.
+mutation: $(STAMP) ## mutation testing of src/handler with mutmut (~MIN min): prints the score, writes docs/mutation.md
+	rm -rf mutants
+	@start=$$(date +%s); \
+	$(BIN)/mutmut run --max-children $$(nproc) || exit 1; \
+	$(BIN)/python scripts/mutation_report.py --seconds $$(( $$(date +%s) - start )) \
+	  --command "make mutation"
 
 bench: $(STAMP) ## benchmarks against a moto server (~5-7 min): writes the README's Benchmarks section
 	PYTHONPATH=bench $(BIN)/python bench/run.py
