@@ -103,7 +103,7 @@ local-invoke-proof: $(STAMP) $(TOOLS_STAMP) ## sam local invoke in Docker agains
 	scripts/sam_local/build_stand_in_image.sh
 	$(SAM) build --build-dir .aws-sam/build-x86_64 --cache-dir .aws-sam/cache-x86_64 \
 	  --parameter-overrides Architectures=x86_64
-	$(BIN)/python scripts/sam_local_proof.py --sam $(TOOLS)/bin/sam \
+	PYTHONPATH=src $(BIN)/python scripts/sam_local_proof.py --sam $(TOOLS)/bin/sam \
 	  --template .aws-sam/build-x86_64/template.yaml
 
 # LocalStack (S3, SQS, SNS, EventBridge) runs as a plain python3.13 process, no Docker, from a
