@@ -128,14 +128,14 @@ quick: $(STAMP) ## the unit tests without the slow ones (large objects, subproce
 
 # mutmut works in mutants/ (a mutated copy of src/handler with the tests); it is made anew on
 # every run, so that no verdict is kept from older code or older tests.
-mutation: $(STAMP) ## mutation testing of src/handler with mutmut (~MIN min): prints the score, writes docs/mutation.md
+mutation: $(STAMP) ## mutation testing of src/handler with mutmut (well over 30 min on 2 cores): the score, in docs/mutation.md
 	rm -rf mutants
 	@start=$$(date +%s); \
 	$(BIN)/mutmut run --max-children $$(nproc) || exit 1; \
 	$(BIN)/python scripts/mutation_report.py --seconds $$(( $$(date +%s) - start )) \
 	  --command "make mutation"
 
-bench: $(STAMP) ## benchmarks against a moto server (~5-7 min): writes the README's Benchmarks section
+bench: $(STAMP) ## benchmarks against moto, direct and S3-like, and the bill by memory size (~20 min; root for cgroups): writes docs/benchmarks.md
 	PYTHONPATH=bench $(BIN)/python bench/run.py
 
 clean: ## remove the virtualenvs and caches

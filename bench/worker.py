@@ -7,7 +7,6 @@ Each writes one JSON object to OUT.json; ``peak_rss_mb`` is this whole process's
 
 from __future__ import annotations
 
-import copy
 import json
 import resource
 import sys
@@ -98,29 +97,97 @@ def tutorial(event: dict[str, Any]) -> dict[str, Any]:
     return {"total": total}
 
 
+def batch_event(key: str) -> dict[str, Any]:
+    """An S3 Batch Operations task for ``key``: no version, ETag or sequencer (its HEAD and GET
+    overlap)."""
+    return {
+        "invocationSchemaVersion": "2.0",
+        "invocationId": "bench",
+        "job": {"id": "bench", "userArguments": {}},
+        "tasks": [{"taskId": "t", "s3Bucket": BUCKET, "s3Key": key, "s3VersionId": None}],
+    }
+
+
 def latency(key: str, calls: int) -> dict[str, Any]:
-    """Warm invocations, ours and the tutorial's alternating, in this one process."""
+    """Warm invocations in this one process, alternating: ours for an S3 notification (HEAD,
+    then GET, then PUT), ours for a Batch Operations task (HEAD with GET, then PUT), and the
+    tutorial's function (GET, PUT). Before each of ours, untimed, the object is uploaded again
+    with other bytes, so that each is a fresh record that replaces an existing result, as
+    when a market's file is updated."""
+    import boto3
+
     from handler.app import lambda_handler
-    from local_invoke import LocalContext
+    from local_invoke import LocalContext, put_event
 
-    base = event_for(key)
+    client = boto3.client("s3")
+    original = client.get_object(Bucket=BUCKET, Key=key)["Body"].read()
     context = LocalContext()
+    uploads = [0]
 
-    def ours(_: dict[str, Any]) -> None:
-        # A new sequencer each time: a fresh record (HEAD, GET, PUT), not a skipped duplicate.
-        event = copy.deepcopy(base)
-        event["Records"][0]["s3"]["object"]["sequencer"] = sequencer()
+    def new_version() -> str:
+        uploads[0] += 1  # trailing whitespace: other bytes, another ETag, the same total
+        body = original + b" " * (uploads[0] % 1000)
+        etag: str = client.put_object(Bucket=BUCKET, Key=key, Body=body)["ETag"].strip('"')
+        return etag
+
+    def notification() -> dict[str, Any]:
+        etag = new_version()
+        return put_event(BUCKET, key, etag=etag, size=len(original), sequencer=sequencer())
+
+    def batch() -> dict[str, Any]:
+        new_version()
+        return batch_event(key)
+
+    def ours(event: dict[str, Any]) -> None:
         result = lambda_handler(event, context)
-        assert result["records"][0]["status"] == "ok", result
+        status = result["records" if "records" in result else "results"][0]
+        assert status.get("status", "ok") == "ok", result
+        assert status.get("resultCode", "Succeeded") == "Succeeded", result
+        assert "skipped" not in status.get("resultString", ""), result
 
-    timings: dict[str, list[float]] = {"ours": [], "tutorial": []}
+    def unchanged() -> dict[str, Any]:
+        return put_event(BUCKET, key, etag="-", size=len(original), sequencer=None)
+
+    timings: dict[str, list[float]] = {"ours": [], "batch": [], "tutorial": []}
+    functions = (
+        ("ours", notification, ours),
+        ("batch", batch, ours),
+        ("tutorial", unchanged, tutorial),
+    )
     for i in range(calls + 3):  # the first 3 warm up (imports, connection pools)
-        for name, fn in (("ours", ours), ("tutorial", tutorial)):
+        for name, prepare, fn in functions:
+            event = prepare()
             start = time.perf_counter()
-            fn(base)
+            fn(event)
             if i >= 3:
                 timings[name].append(time.perf_counter() - start)
     return timings
+
+
+def invoke(key: str, calls: int, warm_key: str) -> dict[str, Any]:
+    """Warm invocations of the handler on ``key`` (after one on ``warm_key``, untimed): the
+    duration of each, for the bill. Each result is deleted first (untimed), so that each is
+    a fresh record."""
+    import boto3
+
+    from handler.app import lambda_handler
+    from local_invoke import LocalContext
+
+    client = boto3.client("s3")
+    context = LocalContext()
+
+    def once(target: str) -> float:
+        client.delete_object(Bucket=BUCKET, Key=target.rsplit("/", 1)[0] + "/total_price.json")
+        event = event_for(target)
+        start = time.perf_counter()
+        summary = lambda_handler(event, context)
+        seconds = time.perf_counter() - start
+        assert summary["records"][0]["status"] == "ok", summary
+        return seconds
+
+    once(warm_key)
+    seconds = [once(key) for _ in range(calls)]
+    return {"seconds": seconds, "peak_rss_mb": peak_rss_mb()}
 
 
 def throughput(method: str, key: str) -> dict[str, Any]:
@@ -132,7 +199,9 @@ def throughput(method: str, key: str) -> dict[str, Any]:
         from local_invoke import LocalContext
 
         event = event_for(key)
-        boto3.client("s3")  # botocore's model loading, as the baselines' client had it too
+        # A result from an earlier run would make this event a duplicate of it (same ETag).
+        result_key = key.rsplit("/", 1)[0] + "/total_price.json"
+        boto3.client("s3").delete_object(Bucket=BUCKET, Key=result_key)
         start = time.perf_counter()
         summary = lambda_handler(event, LocalContext())
         seconds = time.perf_counter() - start
@@ -166,6 +235,8 @@ def main() -> None:
         result = count_requests(args[0])
     elif kind == "latency":
         result = latency(args[0], int(args[1]))
+    elif kind == "invoke":
+        result = invoke(args[0], int(args[1]), args[2])
     elif kind == "throughput":
         result = throughput(args[0], args[1])
     else:

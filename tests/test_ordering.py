@@ -1,5 +1,5 @@
-"""Ordering and duplicates (docs/behaviour.md): at-least-once, out-of-order delivery, superseded objects,
-versioned buckets, and the conditional write that settles a race."""
+"""Ordering and duplicates (docs/behaviour.md): at-least-once, out-of-order delivery, superseded
+objects, versioned buckets, and the conditional write that settles a race."""
 
 from __future__ import annotations
 

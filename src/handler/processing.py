@@ -12,11 +12,13 @@ with a reason (``REASONS``).
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from handler import storage
-from handler.ordering import Plan, Version, plan
+from handler.ordering import Plan, Version, is_real_sequencer, plan
 from handler.results import (
     SourceInfo,
     invalid_document,
@@ -35,6 +37,9 @@ if TYPE_CHECKING:
 #: How often a write is tried again after another invocation changed the result in between.
 #: Each conflict means someone else made progress, so a handful is plenty.
 MAX_WRITE_ATTEMPTS: Final = 5
+
+#: Names the hook by which ``_head_with_get`` learns that its HEAD has left.
+_HEAD_SENT: Final = "market-totals-head-sent"
 
 #: Every skip reason, with what it means: logs and the handler's summary carry the code, the
 #: README and ``docs/behaviour.md`` the meaning.
@@ -87,17 +92,27 @@ def process(client: S3Client, event: ObjectEvent, settings: Settings) -> Outcome
     out_bucket = settings.result_bucket or bucket
     out_key = result_key(key, settings.result_name)
 
-    # Duplicates and stale events stop here, after a single HEAD.
-    stored = storage.stored_result(client, out_bucket, out_key)
-    decision = plan(event.version, stored.source_of(key) if stored else None)
-    if decision in (Plan.DUPLICATE, Plan.STALE):
-        return skipped("ResultUpToDate")
-
-    current = decision is Plan.READ_CURRENT
     try:
-        source = storage.open_source(
-            client, bucket, key, event.version.version_id, event.version.etag, current=current
-        )
+        if _plan_ignores_result(event.version):
+            # Whatever the HEAD answers, the key's current object is read: both go out at once.
+            current = True
+            stored, source = _head_with_get(client, event, (out_bucket, out_key), settings)
+        else:
+            # Duplicates and stale events stop here, after a single HEAD: the GET waits for it.
+            stored = storage.stored_result(client, out_bucket, out_key)
+            decision = plan(event.version, stored.source_of(key) if stored else None)
+            if decision in (Plan.DUPLICATE, Plan.STALE):
+                return skipped("ResultUpToDate")
+            current = decision is Plan.READ_CURRENT
+            source = storage.open_source(
+                client,
+                bucket,
+                key,
+                event.version.version_id,
+                event.version.etag,
+                current=current,
+                parallel=settings.parallel_read,
+            )
     except storage.SourceGone as gone:
         return skipped(gone.reason)
 
@@ -112,6 +127,53 @@ def process(client: S3Client, event: ObjectEvent, settings: Settings) -> Outcome
     )
     lost_to = _write(client, (out_bucket, out_key), body, (bucket, key, read), stored)
     return outcome if lost_to is None else skipped(lost_to)
+
+
+def _plan_ignores_result(event: Version) -> bool:
+    """Whether ``plan`` reads the key's current object whatever result is stored: the event
+    names no version id and no ETag (so it is never a duplicate before its GET) and no sequencer
+    that orders (so it is never stale). S3 Batch Operations tasks are such events: for them the
+    GET need not wait for the HEAD, and the two requests share one round trip."""
+    return not (event.version_id or event.etag or is_real_sequencer(event.sequencer))
+
+
+def _head_with_get(
+    client: S3Client, event: ObjectEvent, target: tuple[str, str], settings: Settings
+) -> tuple[storage.StoredResult | None, storage.SourceObject]:
+    """The stored result (HEAD) and the key's current object opened (GET), both in flight at
+    once. The HEAD is sent first and its failure wins, as if it had been sent alone first;
+    ``SourceGone`` from the GET is raised once the HEAD succeeded."""
+    sent = threading.Event()
+
+    def head_sent(**_: object) -> None:
+        sent.set()
+
+    client.meta.events.register("before-call.s3.HeadObject", head_sent, unique_id=_HEAD_SENT)
+    try:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            head = pool.submit(storage.stored_result, client, *target)
+            head.add_done_callback(lambda _: sent.set())  # also where it failed before sending
+            sent.wait()
+            try:
+                source = storage.open_source(
+                    client,
+                    event.bucket,
+                    event.key,
+                    None,
+                    None,
+                    current=True,
+                    parallel=settings.parallel_read,
+                )
+            except Exception:
+                head.result()  # the HEAD's own failure first
+                raise
+            try:
+                return head.result(), source
+            except BaseException:
+                source.close()
+                raise
+    finally:
+        client.meta.events.unregister("before-call.s3.HeadObject", unique_id=_HEAD_SENT)
 
 
 def _compute(
@@ -129,7 +191,7 @@ def _compute(
     try:
         if source.size > settings.max_input_bytes:
             raise too_large(source.size, settings.max_input_bytes)
-        total = total_prices(source.response["Body"])
+        total = total_prices(source.body)
         body = ok_document(total, info, utc_timestamp())
         outcome.product_count = total.product_count
         outcome.bytes_read = source.size

@@ -13,6 +13,21 @@ from dataclasses import dataclass
 DEFAULT_INPUT_SUFFIX = "market_infos.json"
 DEFAULT_RESULT_NAME = "total_price.json"
 DEFAULT_MAX_INPUT_BYTES = 1024**3  # 1 GiB
+MiB = 1024**2
+#: Objects of at least this size are read with parallel ranged GETs (``handler.ranged``): below it
+#: one GET stream keeps up with the parser and costs one request; above it, it cannot.
+DEFAULT_PARALLEL_READ_BYTES = 64 * MiB
+#: Each ranged GET: large enough that S3's time to first byte and the per-request charge are
+#: small against it, small enough that ``concurrency`` of them fit in a 128 MB function.
+DEFAULT_PARALLEL_READ_PART_BYTES = 8 * MiB
+#: GETs in flight: at 40-100 MB/s per S3 stream, enough to keep a full vCPU's parser fed; about
+#: this many parts are held in memory at most, so a 1 GB object peaks near 90 MB of RSS
+#: (docs/benchmarks.md).
+DEFAULT_PARALLEL_READ_CONCURRENCY = 4
+#: Bounds of the parallel read's settings: smaller parts would multiply requests, more of them
+#: in flight would only multiply memory.
+MIN_PARALLEL_READ_PART_BYTES = 1 * MiB
+MAX_PARALLEL_READ_CONCURRENCY = 64
 
 
 class ConfigurationError(ValueError):
@@ -24,6 +39,22 @@ class ConfigurationError(ValueError):
 
 
 @dataclass(frozen=True)
+class ParallelRead:
+    """When and how a large object is read with parallel ranged GETs (``handler.ranged``).
+
+    ``concurrency`` 1 turns it off: every object is read with one GET stream.
+    """
+
+    min_bytes: int = DEFAULT_PARALLEL_READ_BYTES
+    part_bytes: int = DEFAULT_PARALLEL_READ_PART_BYTES
+    concurrency: int = DEFAULT_PARALLEL_READ_CONCURRENCY
+
+    def applies(self, size: int) -> bool:
+        """Whether an object of ``size`` bytes is read in parallel parts."""
+        return self.concurrency > 1 and size >= self.min_bytes
+
+
+@dataclass(frozen=True)
 class Settings:
     """The function's configuration. ``result_bucket`` ``None`` means "the source bucket"."""
 
@@ -31,6 +62,7 @@ class Settings:
     input_suffix: str = DEFAULT_INPUT_SUFFIX
     result_name: str = DEFAULT_RESULT_NAME
     max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES
+    parallel_read: ParallelRead = ParallelRead()
 
     def __post_init__(self) -> None:
         if not self.input_suffix:
@@ -45,6 +77,20 @@ class Settings:
             )
         if self.max_input_bytes < 0:
             raise ConfigurationError("MAX_INPUT_BYTES must be zero or more")
+        parallel = self.parallel_read
+        if parallel.part_bytes < MIN_PARALLEL_READ_PART_BYTES:
+            raise ConfigurationError(
+                f"PARALLEL_READ_PART_BYTES must be at least {MIN_PARALLEL_READ_PART_BYTES} (1 MiB)"
+            )
+        if not 1 <= parallel.concurrency <= MAX_PARALLEL_READ_CONCURRENCY:
+            raise ConfigurationError(
+                f"PARALLEL_READ_CONCURRENCY must be from 1 (off) to {MAX_PARALLEL_READ_CONCURRENCY}"
+            )
+        # Fewer than two parts would be one GET stream with an extra request.
+        if parallel.min_bytes < 2 * parallel.part_bytes:
+            raise ConfigurationError(
+                "PARALLEL_READ_BYTES must be at least twice PARALLEL_READ_PART_BYTES"
+            )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -57,9 +103,35 @@ class Settings:
             raise ConfigurationError(
                 f"MAX_INPUT_BYTES must be a whole number of bytes, got {raw_max!r}"
             ) from None
+        parallel = ParallelRead(
+            min_bytes=_whole(
+                "PARALLEL_READ_BYTES", env.get("PARALLEL_READ_BYTES"), DEFAULT_PARALLEL_READ_BYTES
+            ),
+            part_bytes=_whole(
+                "PARALLEL_READ_PART_BYTES",
+                env.get("PARALLEL_READ_PART_BYTES"),
+                DEFAULT_PARALLEL_READ_PART_BYTES,
+            ),
+            concurrency=_whole(
+                "PARALLEL_READ_CONCURRENCY",
+                env.get("PARALLEL_READ_CONCURRENCY"),
+                DEFAULT_PARALLEL_READ_CONCURRENCY,
+            ),
+        )
         return cls(
             result_bucket=env.get("RESULT_BUCKET") or None,
             input_suffix=env.get("INPUT_SUFFIX") or DEFAULT_INPUT_SUFFIX,
             result_name=env.get("RESULT_NAME") or DEFAULT_RESULT_NAME,
             max_input_bytes=max_input_bytes,
+            parallel_read=parallel,
         )
+
+
+def _whole(name: str, raw: str | None, default: int) -> int:
+    """The setting ``name`` as a whole number; unset or empty means ``default``."""
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a whole number, got {raw!r}") from None

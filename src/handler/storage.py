@@ -21,10 +21,15 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from handler.ordering import Version, is_real_sequencer
+from handler.ranged import ParallelBody
+from handler.settings import MAX_PARALLEL_READ_CONCURRENCY
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import GetObjectOutputTypeDef, PutObjectRequestTypeDef
+
+    from handler.settings import ParallelRead
+    from handler.totals import BinaryReader
 
 #: User metadata stored with each result (S3 sends it as ``x-amz-meta-*``), so the ordering check
 #: needs a HEAD, not a GET of the result body.
@@ -42,6 +47,9 @@ CLIENT_CONFIG: Final = Config(
     retries={"mode": "standard", "total_max_attempts": 3},
     connect_timeout=5,
     read_timeout=20,
+    # A parallel read (handler.ranged) keeps up to PARALLEL_READ_CONCURRENCY connections busy;
+    # the pool opens connections only as they are needed.
+    max_pool_connections=MAX_PARALLEL_READ_CONCURRENCY,
 )
 
 # Error codes meaning "that object or version is not there (any more)".
@@ -98,9 +106,18 @@ def key_digest(key: str) -> str:
 
 @dataclass(frozen=True)
 class SourceObject:
-    """An opened source version: its metadata, and its body not yet read."""
+    """An opened source version: its metadata, and its body not yet read.
+
+    ``body`` is what the core reads: the response's own stream, or for a large object the same
+    version read with parallel ranged GETs (``parallel``; the response's stream is then unused).
+    """
 
     response: GetObjectOutputTypeDef
+    parallel: ParallelBody | None = None
+
+    @property
+    def body(self) -> BinaryReader:
+        return self.parallel if self.parallel is not None else self.response["Body"]
 
     @property
     def size(self) -> int:
@@ -115,6 +132,8 @@ class SourceObject:
         return _version(self.response.get("VersionId"))
 
     def close(self) -> None:
+        if self.parallel is not None:
+            self.parallel.close()
         self.response["Body"].close()
 
 
@@ -141,6 +160,7 @@ def open_source(
     etag: str | None,
     *,
     current: bool = False,
+    parallel: ParallelRead | None = None,
 ) -> SourceObject:
     """Open the version the event names, without reading its body.
 
@@ -148,6 +168,9 @@ def open_source(
     version the event names (where the event names one): for events whose sequencers cannot
     order them, the current object decides. Raises ``SourceGone`` where the version can no
     longer be read (or is no longer current); any other error propagates.
+
+    Where ``parallel`` applies to the object's size, its body is read with ranged GETs of the
+    version this GET returned (``handler.ranged``); this GET's own stream is closed unread.
     """
     try:
         if version_id and not current:
@@ -166,6 +189,19 @@ def open_source(
     if current and version_id and source.version_id != version_id:
         source.close()  # a newer version is current: its own event covers it
         raise SourceGone(SOURCE_CHANGED)
+    if parallel is not None and parallel.applies(source.size):
+        source.response["Body"].close()
+        body = ParallelBody(
+            client,
+            bucket,
+            key,
+            size=source.size,
+            etag=source.etag,
+            version_id=source.version_id,
+            part_bytes=parallel.part_bytes,
+            concurrency=parallel.concurrency,
+        )
+        return SourceObject(response, body)
     return source
 
 
