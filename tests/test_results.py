@@ -8,10 +8,10 @@ from decimal import Decimal
 
 import pytest
 
+from handler.ordering import later_sequencer
 from handler.results import (
     SourceInfo,
     invalid_document,
-    is_later,
     ok_document,
     result_key,
     utc_timestamp,
@@ -42,15 +42,17 @@ def test_result_key_replaces_the_last_segment(key: str, expected: str) -> None:
     [
         ("0062A1B2C3D4E5F602", "0062A1B2C3D4E5F601", True),
         ("0062A1B2C3D4E5F601", "0062A1B2C3D4E5F602", False),
-        ("0062A1B2C3D4E5F601", "0062A1B2C3D4E5F601", False),  # equal is not later
+        ("0062A1B2C3D4E5F601", "0062A1B2C3D4E5F601", None),  # equal: cannot order
         ("0100", "FF", True),  # FF is padded to 00FF
         ("FF", "0100", False),
         ("1", "0000000000000000000000000000000F", False),
         ("10", "F", True),
     ],
 )
-def test_is_later_pads_the_shorter_sequencer(a: str, b: str, later: bool) -> None:
-    assert is_later(a, b) is later
+def test_sequencers_compare_as_if_the_shorter_were_padded_with_zeros(
+    a: str, b: str, later: bool | None
+) -> None:
+    assert later_sequencer(a, b) is later
 
 
 def test_utc_timestamp_has_milliseconds_and_z() -> None:

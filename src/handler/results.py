@@ -32,16 +32,6 @@ def result_key(source_key: str, result_name: str) -> str:
     return f"{folder}{slash}{result_name}"
 
 
-def is_later(sequencer: str, other: str) -> bool:
-    """Whether ``sequencer`` names a later event than ``other`` for the same key.
-
-    S3 sequencers are hex strings of varying length; the shorter is left-padded with zeros
-    before comparing (S3's documented rule).
-    """
-    width = max(len(sequencer), len(other))
-    return sequencer.rjust(width, "0") > other.rjust(width, "0")
-
-
 def utc_timestamp(now: datetime | None = None) -> str:
     """ISO 8601 UTC with milliseconds and a ``Z``: ``2026-11-21T20:35:25.123Z``."""
     moment = (now or datetime.now(UTC)).astimezone(UTC)

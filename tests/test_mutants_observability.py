@@ -1,0 +1,225 @@
+"""What the function tells its operators: the tracing switch, and the log line and metric of an
+SQS message that is not S3 work. Written to kill mutants that ``make mutation`` found surviving
+(docs/mutation.md): each test asserts what a dashboard, an alarm or a person reading the logs
+relies on."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import aws_lambda_powertools
+import pytest
+
+from handler import observability
+from handler.app import RecordsFailed, lambda_handler
+from handler.observability import logger, traced, tracing_enabled
+from support import BUCKET, sqs_event, upload
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+    from local_invoke import LocalContext
+
+
+@pytest.mark.parametrize(
+    ("value", "enabled"),
+    [
+        (None, False),  # unset: off
+        ("true", False),
+        ("", False),
+        ("false", True),
+        (" FALSE ", True),  # the template's value may carry case and spaces
+        ("0", True),
+        ("1", False),
+    ],
+)
+def test_tracing_is_on_only_where_explicitly_not_disabled(
+    monkeypatch: pytest.MonkeyPatch, value: str | None, enabled: bool
+) -> None:
+    if value is None:
+        monkeypatch.delenv("POWERTOOLS_TRACE_DISABLED", raising=False)
+    else:
+        monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", value)
+    assert tracing_enabled() is enabled
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return {"event": event}
+
+
+class FakeTracer:
+    """Stands in for Powertools' Tracer: records what ``traced`` asks of it."""
+
+    made: ClassVar[list[FakeTracer]] = []
+
+    def __init__(self, service: str | None = None) -> None:
+        self.service = service
+        self.wrapped: list[Callable[..., Any]] = []
+        FakeTracer.made.append(self)
+
+    def capture_lambda_handler(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        self.wrapped.append(function)
+
+        def wrapper(event: dict[str, Any], context: Any) -> dict[str, Any]:
+            result: dict[str, Any] = function(event, context)
+            return {"traced": result}
+
+        return wrapper
+
+
+@pytest.fixture
+def fake_tracer(monkeypatch: pytest.MonkeyPatch) -> type[FakeTracer]:
+    FakeTracer.made = []
+    monkeypatch.setattr(aws_lambda_powertools, "Tracer", FakeTracer)
+    return FakeTracer
+
+
+def test_traced_leaves_the_handler_alone_while_tracing_is_off(
+    monkeypatch: pytest.MonkeyPatch, fake_tracer: type[FakeTracer]
+) -> None:
+    monkeypatch.delenv("POWERTOOLS_TRACE_DISABLED", raising=False)
+    assert traced(handler) is handler
+    assert fake_tracer.made == []
+
+
+def test_traced_wraps_the_handler_in_the_services_tracer_when_on(
+    monkeypatch: pytest.MonkeyPatch, fake_tracer: type[FakeTracer]
+) -> None:
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "false")
+    wrapped = traced(handler)
+
+    assert wrapped is not handler
+    assert wrapped({"a": 1}, None) == {"traced": {"event": {"a": 1}}}
+    [tracer] = fake_tracer.made
+    assert tracer.service == observability.DEFAULT_SERVICE
+    assert tracer.wrapped == [handler]
+
+
+# --- an SQS message that is not S3 work: logged, counted, dropped -------------------------------
+
+
+@pytest.fixture
+def log_stream() -> Iterator[io.StringIO]:
+    """Powertools' log lines (its handler holds the stdout it was made with, so it is pointed at
+    a buffer rather than captured by pytest)."""
+    stream = io.StringIO()
+    registered = logger.registered_handler
+    assert isinstance(registered, logging.StreamHandler)
+    previous = registered.setStream(stream)
+    try:
+        yield stream
+    finally:
+        registered.setStream(previous)
+
+
+def emf_metrics(stdout: str) -> dict[str, tuple[Any, str]]:
+    """The metrics of the EMF documents Powertools printed: name -> (value, unit)."""
+    found: dict[str, tuple[Any, str]] = {}
+    for line in stdout.splitlines():
+        if not line.startswith("{"):
+            continue
+        document = json.loads(line)
+        for directive in document.get("_aws", {}).get("CloudWatchMetrics", []):
+            for metric in directive["Metrics"]:
+                found[metric["Name"]] = (document[metric["Name"]], metric["Unit"])
+    return found
+
+
+def test_a_message_that_is_not_s3_work_is_logged_counted_and_dropped(
+    context: LocalContext, log_stream: io.StringIO, capsys: pytest.CaptureFixture[str]
+) -> None:
+    answer = lambda_handler(sqs_event("not json at all"), context)
+
+    assert answer == {"batchItemFailures": []}  # dropped: a retry would read the same body
+    lines = [json.loads(line) for line in log_stream.getvalue().splitlines() if line]
+    [dropped] = [line for line in lines if line["message"] == "message is not S3 work; dropped"]
+    assert dropped["level"] == "ERROR"
+    assert dropped["message_id"] == "m0"
+    assert dropped["problem"] == "the message body is not JSON"
+    assert emf_metrics(capsys.readouterr().out)["MessagesInvalid"] == ([1.0], "Count")
+
+
+# --- one log line and the metrics of every record -------------------------------------------------
+
+
+def records_of(*events: dict[str, Any]) -> dict[str, Any]:
+    """One S3 notification carrying the records of ``events``."""
+    return {"Records": [record for event in events for record in event["Records"]]}
+
+
+def test_each_record_is_logged_once_and_counted_by_status(
+    s3: S3Client,
+    context: LocalContext,
+    log_stream: io.StringIO,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    body = b'{"products": [{"price": 1.5}, {"price": 2}]}'
+    ok = upload(s3, "ok/market_infos.json", body, sequencer="0A")
+    invalid = upload(s3, "bad/market_infos.json", b'{"products": {}}', sequencer="0A")
+    skipped = upload(s3, "other/readme.txt", b"not an input", sequencer="0A")
+
+    lambda_handler(records_of(ok, invalid, skipped), context)
+
+    lines = [json.loads(line) for line in log_stream.getvalue().splitlines() if line]
+    processed = {line["key"]: line for line in lines if line["message"] == "record processed"}
+    assert {line["level"] for line in processed.values()} == {"INFO"}
+    # S3's request id of each record is the logs' correlation id.
+    assert {line.get("correlation_id") for line in processed.values()} == {"LOCAL"}
+    fields = ("bucket", "status", "reason", "result_key", "product_count", "error_code")
+    assert {name: processed["ok/market_infos.json"].get(name) for name in fields} == {
+        "bucket": BUCKET,
+        "status": "ok",
+        "reason": None,
+        "result_key": "ok/total_price.json",
+        "product_count": 2,
+        "error_code": None,
+    }
+    assert {name: processed["bad/market_infos.json"].get(name) for name in fields} == {
+        "bucket": BUCKET,
+        "status": "invalid",
+        "reason": None,
+        "result_key": "bad/total_price.json",
+        "product_count": 0,
+        "error_code": "InvalidSchema",
+    }
+    assert {name: processed["other/readme.txt"].get(name) for name in fields} == {
+        "bucket": BUCKET,
+        "status": "skipped",
+        "reason": "NotAnInputKey",
+        "result_key": None,
+        "product_count": 0,
+        "error_code": None,
+    }
+    metrics = emf_metrics(capsys.readouterr().out)
+    assert metrics == {
+        "RecordsOk": ([1.0], "Count"),
+        "RecordsInvalid": ([1.0], "Count"),
+        "RecordsSkipped": ([1.0], "Count"),
+        "Products": ([2.0], "Count"),
+        "BytesRead": ([float(len(body))], "Bytes"),
+    }
+
+
+def test_a_failed_record_is_logged_with_its_object_and_counted(
+    s3: S3Client,
+    context: LocalContext,
+    monkeypatch: pytest.MonkeyPatch,
+    log_stream: io.StringIO,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("RESULT_BUCKET", "no-such-results-bucket")
+    event = upload(s3, "m/market_infos.json", b'{"products": []}', sequencer="0A")
+
+    with pytest.raises(RecordsFailed):
+        lambda_handler(event, context)
+
+    lines = [json.loads(line) for line in log_stream.getvalue().splitlines() if line]
+    [failed] = [line for line in lines if line["message"] == "record failed; it will be retried"]
+    assert failed["level"] == "ERROR"
+    assert (failed["bucket"], failed["key"]) == (BUCKET, "m/market_infos.json")
+    assert "NoSuchBucket" in failed["exception"]
+    assert emf_metrics(capsys.readouterr().out) == {"RecordsFailed": ([1.0], "Count")}
