@@ -8,7 +8,6 @@ from decimal import Decimal
 
 import pytest
 
-from handler.ordering import later_sequencer
 from handler.results import (
     SourceInfo,
     invalid_document,
@@ -35,24 +34,6 @@ SOURCE = SourceInfo(
 )
 def test_result_key_replaces_the_last_segment(key: str, expected: str) -> None:
     assert result_key(key, "total_price.json") == expected
-
-
-@pytest.mark.parametrize(
-    ("a", "b", "later"),
-    [
-        ("0062A1B2C3D4E5F602", "0062A1B2C3D4E5F601", True),
-        ("0062A1B2C3D4E5F601", "0062A1B2C3D4E5F602", False),
-        ("0062A1B2C3D4E5F601", "0062A1B2C3D4E5F601", None),  # equal: cannot order
-        ("0100", "FF", True),  # FF is padded to 00FF
-        ("FF", "0100", False),
-        ("1", "0000000000000000000000000000000F", False),
-        ("10", "F", True),
-    ],
-)
-def test_sequencers_compare_as_if_the_shorter_were_padded_with_zeros(
-    a: str, b: str, later: bool | None
-) -> None:
-    assert later_sequencer(a, b) is later
 
 
 def test_utc_timestamp_has_milliseconds_and_z() -> None:
