@@ -61,11 +61,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         return _answer_sqs(event, context, client, settings)
     if shape is Shape.BATCH:
         return _answer_batch(event, client, settings)
-    if shape is Shape.EVENTBRIDGE:
-        work = [sources.from_eventbridge(event)]
-    else:
-        work = [sources.from_s3_record(raw) for raw in event["Records"]]
-    outcomes = _process_all(client, work, settings)
+    # An S3 notification or an EventBridge event: its object events, in order.
+    outcomes = _process_all(client, sources.object_events(event), settings)
     return {"records": [outcome.summary() for outcome in outcomes]}
 
 
