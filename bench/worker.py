@@ -49,8 +49,10 @@ def measure_import(module: str) -> dict[str, Any]:
 
 
 def count_requests(key: str) -> dict[str, Any]:
-    """S3 requests of one record: fresh, duplicate, stale (its version was overwritten) and
-    superseded (an older event arriving after a newer one was processed)."""
+    """S3 requests of one record, in one warm container: fresh (nothing known of its result),
+    duplicate, stale (its version was overwritten), update (a new version of a key whose result
+    the container wrote) and superseded (an older event arriving after a newer one was
+    processed)."""
     import boto3
 
     from handler.app import lambda_handler
@@ -79,9 +81,15 @@ def count_requests(key: str) -> dict[str, Any]:
     # The object is overwritten; the event of the first version is late and its result old.
     setup.put_object(Bucket=BUCKET, Key=key, Body=body.replace(b"2}", b"3}"))
     stale = run(event_for(key, seq=f"{int(old_seq, 16) + 1:020X}", etag=first))
-    run(event_for(key, seq=new_seq))
+    update = run(event_for(key, seq=new_seq))
     superseded = run(event_for(key, seq=f"{int(old_seq, 16) + 2:020X}", etag=first))
-    return {"fresh": fresh, "duplicate": duplicate, "stale": stale, "superseded": superseded}
+    return {
+        "fresh": fresh,
+        "duplicate": duplicate,
+        "stale": stale,
+        "update": update,
+        "superseded": superseded,
+    }
 
 
 def tutorial(event: dict[str, Any]) -> dict[str, Any]:
@@ -109,14 +117,16 @@ def batch_event(key: str) -> dict[str, Any]:
 
 
 def latency(key: str, calls: int) -> dict[str, Any]:
-    """Warm invocations in this one process, alternating: ours for an S3 notification (HEAD,
-    then GET, then PUT), ours for a Batch Operations task (HEAD with GET, then PUT), and the
-    tutorial's function (GET, PUT). Before each of ours, untimed, the object is uploaded again
+    """Warm invocations in this one process, alternating: ours for an S3 notification whose
+    result the container knows (GET, then PUT) and one whose result it does not (HEAD, then GET,
+    then PUT), ours for a Batch Operations task (HEAD with GET, then PUT), and the tutorial's
+    function (GET, PUT). Before each of ours, untimed, the object is uploaded again
     with other bytes, so that each is a fresh record that replaces an existing result, as
     when a market's file is updated."""
     import boto3
 
     from handler.app import lambda_handler
+    from handler.known_results import KNOWN
     from local_invoke import LocalContext, put_event
 
     client = boto3.client("s3")
@@ -145,12 +155,17 @@ def latency(key: str, calls: int) -> dict[str, Any]:
         assert status.get("resultCode", "Succeeded") == "Succeeded", result
         assert "skipped" not in status.get("resultString", ""), result
 
+    def notification_unknown() -> dict[str, Any]:
+        KNOWN.clear()  # as in a container that never saw this result: its HEAD is made
+        return notification()
+
     def unchanged() -> dict[str, Any]:
         return put_event(BUCKET, key, etag="-", size=len(original), sequencer=None)
 
-    timings: dict[str, list[float]] = {"ours": [], "batch": [], "tutorial": []}
+    timings: dict[str, list[float]] = {"ours": [], "unknown": [], "batch": [], "tutorial": []}
     functions = (
         ("ours", notification, ours),
+        ("unknown", notification_unknown, ours),
         ("batch", batch, ours),
         ("tutorial", unchanged, tutorial),
     )

@@ -17,6 +17,7 @@ from moto import mock_aws
 from pytest_socket import SocketConnectBlockedError
 
 from handler import storage
+from handler.known_results import KNOWN
 from local_invoke import FAKE_AWS_ENV, LocalContext
 from support import BUCKET
 
@@ -61,6 +62,15 @@ def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
     for name, value in FAKE_AWS_ENV.items():
         monkeypatch.setenv(name, value)
+
+
+@pytest.fixture(autouse=True)
+def cold_container() -> Iterator[None]:
+    """Every test starts as a new container: nothing remembered of results from another test's
+    S3 (``handler.known_results``). Tests of what a warm container remembers make it so."""
+    KNOWN.clear()
+    yield
+    KNOWN.clear()
 
 
 @pytest.fixture

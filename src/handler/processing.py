@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from handler import storage
+from handler.known_results import KNOWN, UNKNOWN, Where
 from handler.ordering import Plan, Version, is_real_sequencer, plan
 from handler.results import (
     SourceInfo,
@@ -40,6 +41,9 @@ MAX_WRITE_ATTEMPTS: Final = 5
 
 #: Names the hook by which ``_head_with_get`` learns that its HEAD has left.
 _HEAD_SENT: Final = "market-totals-head-sent"
+
+#: The plans that stop a record: its result is already as new as it would make it.
+STOPS: Final = frozenset({Plan.DUPLICATE, Plan.STALE})
 
 #: Every skip reason, with what it means: logs and the handler's summary carry the code, the
 #: README and ``docs/behaviour.md`` the meaning.
@@ -98,10 +102,11 @@ def process(client: S3Client, event: ObjectEvent, settings: Settings) -> Outcome
             current = True
             stored, source = _head_with_get(client, event, (out_bucket, out_key), settings)
         else:
-            # Duplicates and stale events stop here, after a single HEAD: the GET waits for it.
-            stored = storage.stored_result(client, out_bucket, out_key)
+            # Duplicates and stale events stop here, after a single HEAD: the GET waits for it,
+            # unless what this container knows of the result lets the record through anyway.
+            stored = _stored_for(client, event.version, key, (out_bucket, out_key))
             decision = plan(event.version, stored.source_of(key) if stored else None)
-            if decision in (Plan.DUPLICATE, Plan.STALE):
+            if decision in STOPS:
                 return skipped("ResultUpToDate")
             current = decision is Plan.READ_CURRENT
             source = storage.open_source(
@@ -129,6 +134,29 @@ def process(client: S3Client, event: ObjectEvent, settings: Settings) -> Outcome
     return outcome if lost_to is None else skipped(lost_to)
 
 
+def _where(client: S3Client, target: tuple[str, str]) -> Where:
+    return (client.meta.endpoint_url, *target)
+
+
+def _head(client: S3Client, target: tuple[str, str]) -> storage.StoredResult | None:
+    """The stored result, asked of S3, and remembered."""
+    stored = storage.stored_result(client, *target)
+    KNOWN.remember(_where(client, target), stored)
+    return stored
+
+
+def _stored_for(
+    client: S3Client, event: Version, key: str, target: tuple[str, str]
+) -> storage.StoredResult | None:
+    """The result to plan against: what this container remembers of it where that lets the
+    record through (the conditional write checks it is still there), else a HEAD. What is
+    remembered never stops a record on its own (``handler.known_results``)."""
+    known = KNOWN.get(_where(client, target))
+    if known is UNKNOWN or plan(event, known.source_of(key) if known else None) in STOPS:
+        return _head(client, target)
+    return known
+
+
 def _plan_ignores_result(event: Version) -> bool:
     """Whether ``plan`` reads the key's current object whatever result is stored: the event
     names no version id and no ETag (so it is never a duplicate before its GET) and no sequencer
@@ -151,7 +179,7 @@ def _head_with_get(
     client.meta.events.register("before-call.s3.HeadObject", head_sent, unique_id=_HEAD_SENT)
     try:
         with ThreadPoolExecutor(max_workers=1) as pool:
-            head = pool.submit(storage.stored_result, client, *target)
+            head = pool.submit(_head, client, target)
             head.add_done_callback(lambda _: sent.set())  # also where it failed before sending
             sent.wait()
             try:
@@ -218,17 +246,20 @@ def _write(
     bucket, key, read = origin
     for _ in range(MAX_WRITE_ATTEMPTS):
         try:
-            storage.write_result(
+            written = storage.write_result(
                 client, out_bucket, out_key, body, source_key=key, source=read, replaces=stored
             )
-            return None
         except storage.ResultConflict:
-            # Another invocation wrote in between: is its result later than ours?
-            stored = storage.stored_result(client, out_bucket, out_key)
+            # Another invocation wrote in between (or what we remembered was out of date): is
+            # the result there now later than ours?
+            stored = _head(client, target)
             again = plan(read, stored.source_of(key) if stored else None)
-            if again in (Plan.DUPLICATE, Plan.STALE):
+            if again in STOPS:
                 return "ResultUpToDate"
             if again is Plan.READ_CURRENT and not storage.is_current(client, bucket, key, read):
                 # Theirs may come from a newer object: only the current one may overwrite it.
                 return storage.SOURCE_CHANGED
+        else:
+            KNOWN.remember(_where(client, target), written)
+            return None
     raise storage.ResultConflict(f"{out_key} changed on each of {MAX_WRITE_ATTEMPTS} writes")

@@ -13,6 +13,7 @@ against stale state fails with 412 and looks again.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
@@ -226,9 +227,12 @@ def stored_result(client: S3Client, bucket: str, key: str) -> StoredResult | Non
         if _code(error) in _GONE:
             return None
         raise
-    metadata = head.get("Metadata", {})
+    return _stored(head["ETag"], head.get("Metadata", {}))
+
+
+def _stored(etag: str, metadata: Mapping[str, str]) -> StoredResult:
     return StoredResult(
-        etag=head["ETag"],
+        etag=etag,
         sequencer=metadata.get(SEQUENCER_META),
         source_digest=metadata.get(SOURCE_KEY_META),
         version_id=metadata.get(VERSION_META),
@@ -245,12 +249,14 @@ def write_result(
     source_key: str,
     source: Version,
     replaces: StoredResult | None,
-) -> None:
-    """Write a result object computed from ``source`` (a version of ``source_key``).
+) -> StoredResult:
+    """Write a result object computed from ``source`` (a version of ``source_key``), and return
+    it as a HEAD would now see it.
 
     The write succeeds only if the result is still ``replaces`` (``None``: still absent);
-    otherwise it raises ``ResultConflict``. What the ordering rules compare is stored as
-    metadata: only a sequencer that can order anything, and only ASCII (S3's rule for metadata).
+    otherwise it raises ``ResultConflict``, also where the result ``replaces`` names has been
+    deleted since. What the ordering rules compare is stored as metadata: only a sequencer that
+    can order anything, and only ASCII (S3's rule for metadata).
     """
     metadata = {SOURCE_KEY_META: key_digest(source_key)}
     if is_real_sequencer(source.sequencer) and source.sequencer is not None:
@@ -271,8 +277,10 @@ def write_result(
     else:
         request["IfMatch"] = replaces.etag
     try:
-        client.put_object(**request)
+        response = client.put_object(**request)
     except ClientError as error:
-        if _code(error) in _CONFLICT:
+        code = _code(error)
+        if code in _CONFLICT or (replaces is not None and code in _GONE):
             raise ResultConflict(key) from None
         raise
+    return _stored(response["ETag"], metadata)

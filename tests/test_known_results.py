@@ -1,0 +1,242 @@
+"""A warm container remembers the results it read and wrote (``handler.known_results``), and
+leaves out the HEAD where what it remembers lets a record through. These tests pin that it only
+ever saves requests: what it remembers never stops a record, a stale memory costs a failed
+conditional PUT and never a wrong result, and the request budget of docs/behaviour.md holds."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from handler import processing
+from handler.app import lambda_handler
+from handler.known_results import KNOWN, UNKNOWN, KnownResults
+from handler.storage import StoredResult
+from support import BUCKET, read_result, upload
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+    from local_invoke import LocalContext
+
+KEY = "market_a/market_infos.json"
+RESULT = "market_a/total_price.json"
+
+
+def put(s3: S3Client, price: int, sequencer: str | None) -> dict[str, Any]:
+    return upload(s3, KEY, f'{{"products": [{{"price": {price}}}]}}'.encode(), sequencer=sequencer)
+
+
+def run(event: dict[str, Any], context: LocalContext) -> dict[str, Any]:
+    record: dict[str, Any] = lambda_handler(event, context)["records"][0]
+    return record
+
+
+@pytest.fixture
+def versioned_s3(s3: S3Client) -> S3Client:
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    return s3
+
+
+def stored(etag: str) -> StoredResult:
+    return StoredResult(etag=etag, sequencer=None, source_digest=None)
+
+
+# The memory itself ---------------------------------------------------------------------------
+
+
+def test_nothing_is_known_until_remembered_and_absence_is_knowledge() -> None:
+    known = KnownResults()
+    where = ("http://s3", "b", "k")
+    assert known.get(where) is UNKNOWN
+    known.remember(where, None)
+    assert known.get(where) is None
+    known.remember(where, stored('"e1"'))
+    assert known.get(where) == stored('"e1"')
+    known.clear()
+    assert known.get(where) is UNKNOWN
+
+
+def test_the_least_recently_used_result_is_forgotten_first() -> None:
+    known = KnownResults(capacity=2)
+    a, b, c = (("http://s3", "b", k) for k in "abc")
+    known.remember(a, stored("a"))
+    known.remember(b, stored("b"))
+    assert known.get(a) == stored("a")  # a is now the most recently used
+    known.remember(c, stored("c"))
+    assert len(known) == 2
+    assert (known.get(a), known.get(b), known.get(c)) == (stored("a"), UNKNOWN, stored("c"))
+
+
+def test_threads_remembering_at_once_keep_it_within_its_capacity() -> None:
+    known = KnownResults(capacity=50)
+
+    def remember(thread: int) -> None:
+        for i in range(500):
+            known.remember(("http://s3", "b", f"{thread}-{i}"), None)
+            known.get(("http://s3", "b", f"{thread}-{i // 2}"))
+
+    threads = [threading.Thread(target=remember, args=(t,)) for t in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(known) == 50
+
+
+# Through the handler --------------------------------------------------------------------------
+
+
+def test_an_update_of_a_result_this_container_wrote_leaves_out_the_head(
+    s3: S3Client, context: LocalContext, s3_calls: list[str]
+) -> None:
+    run(put(s3, 1, "0A"), context)
+    assert s3_calls == ["HeadObject", "GetObject", "PutObject"]  # nothing known yet
+    s3_calls.clear()
+
+    assert run(put(s3, 2, "0B"), context)["status"] == "ok"
+
+    assert s3_calls == ["GetObject", "PutObject"]
+    assert read_result(s3, RESULT)["total"] == 2
+
+
+def test_events_without_an_ordering_sequencer_leave_out_the_head_too(
+    s3: S3Client, context: LocalContext, s3_calls: list[str]
+) -> None:
+    run(put(s3, 1, "Happy Sequencer"), context)
+    s3_calls.clear()
+
+    assert run(put(s3, 2, "Happy Sequencer"), context)["status"] == "ok"
+
+    assert s3_calls == ["GetObject", "PutObject"]
+    assert read_result(s3, RESULT)["total"] == 2
+
+
+@pytest.mark.parametrize("sequencer", ["0A", None], ids=["ordering sequencer", "none"])
+def test_what_is_remembered_never_stops_a_record_on_its_own(
+    s3: S3Client, context: LocalContext, s3_calls: list[str], sequencer: str | None
+) -> None:
+    event = put(s3, 1, sequencer)
+    run(event, context)
+    s3.delete_object(Bucket=BUCKET, Key=RESULT)  # by hand, behind the container's back
+    s3_calls.clear()
+
+    # Remembered: this very version's result. The HEAD is made all the same, and finds none.
+    assert run(event, context)["status"] == "ok"
+
+    assert s3_calls[0] == "HeadObject"
+    assert read_result(s3, RESULT)["total"] == 1
+
+
+def test_a_duplicate_costs_one_head_as_before(
+    s3: S3Client, context: LocalContext, s3_calls: list[str]
+) -> None:
+    event = put(s3, 1, "0A")
+    run(event, context)
+    s3_calls.clear()
+
+    assert run(event, context)["reason"] == "ResultUpToDate"
+    assert s3_calls == ["HeadObject"]
+
+
+def other_container(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Run the handler as another container would: with a memory of its own."""
+
+    def invoke(event: dict[str, Any], context: LocalContext) -> dict[str, Any]:
+        with monkeypatch.context() as patch:
+            patch.setattr(processing, "KNOWN", KnownResults())
+            return run(event, context)
+
+    return invoke
+
+
+def test_a_result_another_container_wrote_since_wins_when_it_is_later(
+    versioned_s3: S3Client,
+    context: LocalContext,
+    s3_calls: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    s3 = versioned_s3
+    run(put(s3, 1, "0A"), context)
+    middle = put(s3, 2, "0B")
+    assert other_container(monkeypatch)(put(s3, 3, "0C"), context)["status"] == "ok"
+    s3_calls.clear()
+
+    # This container still remembers the result of 0A: it reads 0B, and its PUT is refused.
+    assert run(middle, context)["reason"] == "ResultUpToDate"
+
+    assert s3_calls == ["GetObject", "PutObject", "HeadObject"]
+    result = read_result(s3, RESULT)
+    assert (result["total"], result["source"]["sequencer"]) == (3, "0C")
+    # What it now knows is the later result: a duplicate of 0C stops after the HEAD alone.
+    s3_calls.clear()
+    assert run(middle, context)["reason"] == "ResultUpToDate"
+    assert s3_calls == ["HeadObject"]
+
+
+def test_a_result_another_container_wrote_since_is_replaced_when_it_is_earlier(
+    versioned_s3: S3Client, context: LocalContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s3 = versioned_s3
+    run(put(s3, 1, "0A"), context)
+    middle = put(s3, 2, "0B")
+    last = put(s3, 3, "0C")
+    assert other_container(monkeypatch)(middle, context)["status"] == "ok"
+
+    assert run(last, context)["status"] == "ok"  # a refused PUT, a HEAD, and a PUT again
+
+    result = read_result(s3, RESULT)
+    assert (result["total"], result["source"]["sequencer"]) == (3, "0C")
+
+
+def test_a_result_deleted_since_it_was_remembered_is_written_again(
+    s3: S3Client, context: LocalContext, s3_calls: list[str]
+) -> None:
+    run(put(s3, 1, "0A"), context)
+    s3.delete_object(Bucket=BUCKET, Key=RESULT)
+    s3_calls.clear()
+
+    assert run(put(s3, 2, "0B"), context)["status"] == "ok"
+
+    # The PUT conditional on the remembered ETag finds no result, so the record looks again.
+    assert s3_calls == ["GetObject", "PutObject", "HeadObject", "PutObject"]
+    assert read_result(s3, RESULT)["total"] == 2
+
+
+def test_a_result_remembered_absent_is_written_only_if_still_absent(
+    versioned_s3: S3Client,
+    context: LocalContext,
+    s3_calls: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    s3 = versioned_s3
+    gone = put(s3, 1, "0A")
+    s3.delete_object(
+        Bucket=BUCKET, Key=KEY, VersionId=gone["Records"][0]["s3"]["object"]["versionId"]
+    )
+    assert run(gone, context)["reason"] == "SourceDeleted"  # its HEAD found no result
+    middle = put(s3, 2, "0B")
+    assert other_container(monkeypatch)(put(s3, 3, "0C"), context)["status"] == "ok"
+    s3_calls.clear()
+
+    # Remembered: no result. Its If-None-Match PUT is refused, and the later result stands.
+    assert run(middle, context)["reason"] == "ResultUpToDate"
+
+    assert s3_calls == ["GetObject", "PutObject", "HeadObject"]
+    assert read_result(s3, RESULT)["source"]["sequencer"] == "0C"
+
+
+def test_results_are_remembered_per_endpoint_bucket_and_key(
+    s3: S3Client, context: LocalContext
+) -> None:
+    run(put(s3, 1, "0A"), context)
+
+    endpoint = s3.meta.endpoint_url
+    remembered = KNOWN.get((endpoint, BUCKET, RESULT))
+    assert isinstance(remembered, StoredResult)
+    assert remembered.etag == s3.head_object(Bucket=BUCKET, Key=RESULT)["ETag"]
+    assert remembered.sequencer == "0A"
+    assert KNOWN.get(("http://elsewhere", BUCKET, RESULT)) is UNKNOWN
+    assert KNOWN.get((endpoint, BUCKET, KEY)) is UNKNOWN
