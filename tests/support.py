@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,6 +14,14 @@ from local_invoke import put_event
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+
+
+def examples(count: int) -> int:
+    """Hypothesis examples for a property test: ``count``, or a tenth of it under mutation
+    testing (mutmut sets ``MUTANT_UNDER_TEST``), where the same test runs once per mutant and
+    the targeted tests do the killing (docs/mutation.md)."""
+    return max(count // 10, 10) if os.environ.get("MUTANT_UNDER_TEST") else count
+
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
 BUCKET = "market-totals-demo"

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from faults import market, on_handler_clients
 from handler.app import lambda_handler
 from local_invoke import LocalContext
-from support import BUCKET, upload
+from support import BUCKET, examples, upload
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -32,7 +32,9 @@ _keys = itertools.count()
 # The function-scoped fixtures here (fake credentials, one moto bucket) hold no per-example
 # state: each example writes its own key.
 FUZZ = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(150),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 
 

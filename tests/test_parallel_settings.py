@@ -12,7 +12,7 @@ MiB = 1024 * 1024
 
 def test_defaults() -> None:
     assert Settings.from_env({}).parallel_read == ParallelRead(
-        min_bytes=64 * MiB, part_bytes=8 * MiB, concurrency=4
+        min_bytes=64 * MiB, part_bytes=8 * MiB, concurrency=5
     )
 
 

@@ -489,3 +489,32 @@ def test_a_writer_waiting_on_a_full_pipe_is_released_when_the_reader_closes() ->
     pipe.close()
     thread.join(timeout=5)
     assert isinstance(outcome[-1], ranged.ReaderClosed)
+
+
+def test_the_pipe_serves_its_chunks_in_order_whatever_the_read_sizes() -> None:
+    pipe = ranged._Pipe(limit=100)
+    for chunk in (b"abcdef", b"gh", b"ijklmnop"):
+        pipe.write(chunk)
+    pipe.finish(None)
+
+    reads = [pipe.read(size) for size in (4, 4, 1, 3, 100, 1)]
+
+    assert reads == [b"abcd", b"efgh", b"i", b"jkl", b"mnop", b""]
+
+
+def test_the_pipe_frees_room_as_a_chunk_is_read_in_pieces() -> None:
+    pipe = ranged._Pipe(limit=8)
+    pipe.write(b"x" * 8)
+    written = threading.Event()
+
+    def writer() -> None:
+        pipe.write(b"y" * 8)
+        written.set()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    assert not written.wait(0.05)  # 8 bytes held: the limit
+    assert pipe.read(3) == b"xxx"
+    assert written.wait(5)  # 5 held now: the writer got through
+    thread.join(timeout=5)
+    assert pipe.read(100) == b"xxxxx" + b"y" * 8

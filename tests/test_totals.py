@@ -20,6 +20,7 @@ from handler.totals import (
     too_large,
     total_prices,
 )
+from support import examples
 
 
 class ChunkedReader:
@@ -144,7 +145,7 @@ def documents(draw: st.DrawFn) -> tuple[bytes, list[str]]:
     return ("{" + ", ".join(members) + "}").encode(), prices
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(documents(), st.sampled_from([None, 1, 7, 4096]))
 def test_streamed_total_equals_exact_rational_sum(
     generated: tuple[bytes, list[str]], step: int | None

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from handler import totals
 from handler.totals import MAX_TOTAL_DIGITS, InvalidDocument, fast
+from support import examples
 
 READ_SIZES = (1, 3, 16, 64, 4096)
 
@@ -359,7 +360,7 @@ def _document(draw: st.DrawFn) -> bytes:
     return document
 
 
-@settings(max_examples=300, deadline=None, derandomize=True)
+@settings(max_examples=examples(300), deadline=None, derandomize=True)
 @given(_document())
 def test_generated_documents_agree(document: bytes) -> None:
     expected = outcome(document, fast=False)

@@ -36,11 +36,18 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from s3transfer.futures import TransferFuture
 
-#: Bytes the pipe holds between s3transfer's writer thread and the core: a few of the core's
-#: reads, so that neither side waits for the other at every chunk.
-PIPE_BYTES: Final = 4 * READ_SIZE
+#: Bytes of each read from a part's stream, and of each write into the pipe. Every chunk passes
+#: from a GET thread through s3transfer's writer thread to the core, and each handoff takes
+#: Python's GIL from the parser: 1 MiB chunks (4 of the core's reads) gave 1 GB through the
+#: S3-like network 5-20 % faster than 256 KiB ones; 2 and 4 MiB were no faster beyond the noise,
+#: and 4 MiB took the peak RSS past 128 MB (docs/benchmarks.md).
+IO_CHUNK_BYTES: Final = 4 * READ_SIZE
 
-#: Chunks (of ``READ_SIZE``) queued for s3transfer's writer thread.
+#: Bytes the pipe holds between s3transfer's writer thread and the core: one chunk, that is a
+#: few of the core's reads, so that neither side waits for the other at every read.
+PIPE_BYTES: Final = IO_CHUNK_BYTES
+
+#: Chunks (of ``IO_CHUNK_BYTES``) queued for s3transfer's writer thread.
 IO_QUEUE_CHUNKS: Final = 4
 
 #: Attempts per part (a dropped stream is fetched again); each request also has botocore's own
@@ -56,7 +63,7 @@ def max_held_bytes(part_bytes: int, concurrency: int) -> int:
     writer's queue and the pipe; and each GET thread, the writer and the pipe may hold one chunk
     beyond their limits.
     """
-    chunk = min(READ_SIZE, part_bytes)
+    chunk = min(IO_CHUNK_BYTES, part_bytes)
     return (concurrency - 1) * part_bytes + (IO_QUEUE_CHUNKS + concurrency + 2) * chunk + PIPE_BYTES
 
 
@@ -75,6 +82,7 @@ class _Pipe:
     def __init__(self, limit: int) -> None:
         self._limit = limit
         self._chunks: deque[bytes] = deque()
+        self._start = 0  # of the first chunk, the first byte not yet read
         self._held = 0
         self._cond = threading.Condition()
         self._finished = False
@@ -120,13 +128,18 @@ class _Pipe:
             out = []
             wanted = size
             while self._chunks and wanted > 0:
-                chunk = self._chunks.popleft()
-                if len(chunk) > wanted:
-                    self._chunks.appendleft(chunk[wanted:])
-                    chunk = chunk[:wanted]
-                out.append(chunk)
-                wanted -= len(chunk)
-                self._held -= len(chunk)
+                # The first chunk is served from ``_start`` on: a chunk larger than the reads
+                # is sliced once per read, never copied whole again for what is left of it.
+                chunk, start = self._chunks[0], self._start
+                end = min(len(chunk), start + wanted)
+                out.append(chunk if (start, end) == (0, len(chunk)) else chunk[start:end])
+                wanted -= end - start
+                self._held -= end - start
+                if end == len(chunk):
+                    self._chunks.popleft()
+                    self._start = 0
+                else:
+                    self._start = end
             self._cond.notify_all()
         return out[0] if len(out) == 1 else b"".join(out)
 
@@ -134,6 +147,7 @@ class _Pipe:
         with self._cond:
             self._closed = True
             self._chunks.clear()
+            self._start = 0
             self._held = 0
             self._cond.notify_all()
 
@@ -192,7 +206,7 @@ class ParallelBody:
             # The writer's queue: a few chunks. The parts that finish early already wait in
             # s3transfer's DeferQueue; a longer queue would only hold more of them.
             max_io_queue_size=IO_QUEUE_CHUNKS,
-            io_chunksize=READ_SIZE,
+            io_chunksize=IO_CHUNK_BYTES,
             num_download_attempts=PART_ATTEMPTS,
             max_submission_concurrency=1,
         )

@@ -20,10 +20,10 @@ DEFAULT_PARALLEL_READ_BYTES = 64 * MiB
 #: Each ranged GET: large enough that S3's time to first byte and the per-request charge are
 #: small against it, small enough that ``concurrency`` of them fit in a 128 MB function.
 DEFAULT_PARALLEL_READ_PART_BYTES = 8 * MiB
-#: GETs in flight: at 40-100 MB/s per S3 stream, enough to keep a full vCPU's parser fed; about
-#: this many parts are held in memory at most, so a 1 GB object peaks near 90 MB of RSS
-#: (docs/benchmarks.md).
-DEFAULT_PARALLEL_READ_CONCURRENCY = 4
+#: GETs in flight: at 40-100 MB/s per S3 stream, enough to keep a full vCPU's parser fed (5 fed
+#: it better than 4 or 6 through the S3-like network); about this many parts are held in memory
+#: at most, so a 1 GB object peaks near 95 MB of RSS (docs/benchmarks.md).
+DEFAULT_PARALLEL_READ_CONCURRENCY = 5
 #: Bounds of the parallel read's settings: smaller parts would multiply requests, more of them
 #: in flight would only multiply memory.
 MIN_PARALLEL_READ_PART_BYTES = 1 * MiB
