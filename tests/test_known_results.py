@@ -70,6 +70,16 @@ def test_the_least_recently_used_result_is_forgotten_first() -> None:
     assert (known.get(a), known.get(b), known.get(c)) == (stored("a"), UNKNOWN, stored("c"))
 
 
+def test_remembering_a_result_again_makes_it_the_most_recently_used() -> None:
+    known = KnownResults(capacity=2)
+    a, b, c = (("http://s3", "b", k) for k in "abc")
+    known.remember(a, stored("a1"))
+    known.remember(b, stored("b"))
+    known.remember(a, stored("a2"))  # a written again: now b is the oldest
+    known.remember(c, stored("c"))
+    assert (known.get(a), known.get(b), known.get(c)) == (stored("a2"), UNKNOWN, stored("c"))
+
+
 def test_threads_remembering_at_once_keep_it_within_its_capacity() -> None:
     known = KnownResults(capacity=50)
 

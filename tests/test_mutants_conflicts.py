@@ -11,14 +11,17 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from faults import FaultInjector, error_status
 from handler import storage
-from handler.app import lambda_handler
+from handler.app import RecordsFailed, lambda_handler
 from support import BUCKET, read_result, upload
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
     from local_invoke import LocalContext
+
+pytest_plugins = ["harness"]
 
 KEY = "m/market_infos.json"
 RESULT = "m/total_price.json"
@@ -111,3 +114,17 @@ def test_a_rival_stands_once_the_same_bytes_are_a_newer_version(
     assert summary["records"][0]["status"] == "skipped"
     assert summary["records"][0]["reason"] == "SourceChanged"
     assert s3.get_object(Bucket=BUCKET, Key=RESULT)["Body"].read() == RIVAL
+
+
+def test_a_put_refused_for_another_reason_is_raised_not_taken_for_a_conflict(
+    s3: S3Client, context: LocalContext, faults: FaultInjector
+) -> None:
+    # A result exists (so the write is conditional on its ETag), and the PUT is denied.
+    lambda_handler(upload(s3, KEY, DOC, sequencer="0A"), context)
+    faults.attempts.clear()
+    faults.always("PutObject", error_status(403, "AccessDenied"))
+
+    with pytest.raises(RecordsFailed, match="AccessDenied"):
+        lambda_handler(upload(s3, KEY, DOC + b" ", sequencer="0B"), context)
+
+    assert faults.attempts["PutObject", RESULT] == 1  # not tried again as if it were a conflict

@@ -185,3 +185,31 @@ def test_a_batch_task_whose_result_head_cannot_be_sent_fails_without_hanging(
     [result] = answer["results"]
     assert result["resultCode"] == "TemporaryFailure"
     assert result["resultString"].startswith("ParamValidationError: ")
+
+
+def test_sns_invoking_the_function_directly_is_refused_with_the_way_to_do_it(
+    context: LocalContext,
+) -> None:
+    # An SNS notification as SNS delivers it to a function (it spells EventSource so).
+    event = {"Records": [{"EventSource": "aws:sns", "EventVersion": "1.0", "Sns": {}}]}
+
+    with pytest.raises(UnknownEvent) as raised:
+        lambda_handler(event, context)
+
+    assert str(raised.value) == (
+        "an event with Records from ['aws:sns']: this function takes S3 notifications (aws:s3) "
+        "or SQS messages (aws:sqs); for SNS fan-out, subscribe an SQS queue to the topic and "
+        "trigger the function from the queue"
+    )
+
+
+def test_a_sequencer_that_cannot_order_is_not_stored_with_the_result(
+    s3: S3Client, context: LocalContext
+) -> None:
+    event = upload(s3, "m/market_infos.json", b'{"products": []}', sequencer="Happy Sequencer")
+
+    assert lambda_handler(event, context)["records"][0]["status"] == "ok"
+
+    metadata = s3.head_object(Bucket=BUCKET, Key="m/total_price.json")["Metadata"]
+    assert "source-sequencer" not in metadata
+    assert set(metadata) == {"source-key-sha256", "source-etag"}

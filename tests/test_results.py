@@ -75,3 +75,16 @@ def test_invalid_document_carries_code_and_message() -> None:
         "computed_at": "2026-11-21T00:00:00.000Z",
     }
     assert doc["source"]["key"] == "m/market_infos.json"
+
+
+@pytest.mark.parametrize("document", ["ok", "invalid"])
+def test_documents_are_utf8_with_keys_as_written(document: str) -> None:
+    # A key that is not ASCII reads as itself in the result, not as \\u escapes.
+    source = SourceInfo("b", "märkte/市場/market_infos.json", None, "abc", None, 10)
+    body = (
+        ok_document(Total(Decimal(1), 1), source, "t")
+        if document == "ok"
+        else invalid_document(InvalidDocument("InvalidJSON", "x"), source, "t")
+    )
+    assert "märkte/市場/market_infos.json".encode() in body
+    assert b"\\u" not in body
