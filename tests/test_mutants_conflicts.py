@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from faults import FaultInjector, error_status
+from faults import FaultInjector, error_status, on_handler_clients
 from handler import storage
 from handler.app import RecordsFailed, lambda_handler
 from support import BUCKET, read_result, upload
@@ -128,3 +128,31 @@ def test_a_put_refused_for_another_reason_is_raised_not_taken_for_a_conflict(
         lambda_handler(upload(s3, KEY, DOC + b" ", sequencer="0B"), context)
 
     assert faults.attempts["PutObject", RESULT] == 1  # not tried again as if it were a conflict
+
+
+def test_a_result_that_changes_at_every_write_fails_the_record_saying_so(
+    s3: S3Client, context: LocalContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rivals: list[int] = []
+
+    def rival_before_every_put(**_: Any) -> None:
+        rivals.append(1)
+        # Another version's result (which ours may replace), new bytes each time: a new ETag.
+        s3.put_object(
+            Bucket=BUCKET,
+            Key=RESULT,
+            Body=RIVAL + b" " * len(rivals),
+            Metadata={storage.SOURCE_KEY_META: storage.key_digest(KEY)},
+        )
+
+    on_handler_clients(
+        monkeypatch,
+        lambda client: client.meta.events.register(
+            "before-parameter-build.s3.PutObject", rival_before_every_put
+        ),
+    )
+
+    with pytest.raises(RecordsFailed, match=f"{RESULT} changed on each of 5 writes"):
+        lambda_handler(upload(s3, KEY, DOC, sequencer="0A"), context)
+
+    assert len(rivals) == 5

@@ -5,11 +5,13 @@ and results of a key whose bytes come back in a new version. Written to kill mut
 
 from __future__ import annotations
 
+import io
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
+from handler import storage
 from handler.app import RecordsFailed, lambda_handler
 from handler.sources import UnknownEvent
 from support import BUCKET, batch_event, read_result, sqs_event, upload
@@ -213,3 +215,17 @@ def test_a_sequencer_that_cannot_order_is_not_stored_with_the_result(
     metadata = s3.head_object(Bucket=BUCKET, Key="m/total_price.json")["Metadata"]
     assert "source-sequencer" not in metadata
     assert set(metadata) == {"source-key-sha256", "source-etag"}
+
+
+@pytest.mark.parametrize(
+    ("answered", "recorded"),
+    [(None, None), ("", None), ("null", None), ("3HL4kqtJlcpXroDTDmJ", "3HL4kqtJlcpXroDTDmJ")],
+    ids=["absent", "empty", "null (an unversioned object)", "a version id"],
+)
+def test_a_source_s_version_id_null_means_no_version(
+    answered: str | None, recorded: str | None
+) -> None:
+    response: dict[str, Any] = {"Body": io.BytesIO(b""), "ContentLength": 0, "ETag": '"e"'}
+    if answered is not None:
+        response["VersionId"] = answered
+    assert storage.SourceObject(cast("Any", response)).version_id == recorded

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -88,3 +90,32 @@ def test_documents_are_utf8_with_keys_as_written(document: str) -> None:
     )
     assert "märkte/市場/market_infos.json".encode() in body
     assert b"\\u" not in body
+
+
+def test_utc_timestamp_truncates_to_the_millisecond() -> None:
+    moment = datetime(2026, 11, 21, 20, 35, 25, 500999, tzinfo=UTC)
+    assert utc_timestamp(moment) == "2026-11-21T20:35:25.500Z"
+
+
+@pytest.fixture
+def tokyo_local_time(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The machine's local time zone is not UTC (a developer's laptop running `make run`)."""
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.usefixtures("tokyo_local_time")
+def test_utc_timestamp_is_utc_whatever_the_local_time_zone() -> None:
+    moment = datetime(2026, 11, 21, 20, 35, 25, 123456, tzinfo=timezone(timedelta(hours=2)))
+    assert utc_timestamp(moment) == "2026-11-21T18:35:25.123Z"
+    now = datetime.strptime(utc_timestamp(), "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    assert abs(now - datetime.now(UTC)) < timedelta(minutes=1)
+
+
+def test_an_invalid_document_error_reads_as_its_code_and_message() -> None:
+    assert str(InvalidDocument("InvalidSchema", "products: missing")) == (
+        "InvalidSchema: products: missing"
+    )
