@@ -7,8 +7,11 @@ and the credentials below are fake, so no test can reach real AWS.
 
 from __future__ import annotations
 
+import json
+import os
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -36,6 +39,17 @@ _AMBIENT = (
     "AWS_ENDPOINT_URL_S3",
     "POWERTOOLS_TRACE_DISABLED",
 )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under mutation testing only (docs/mutation.md): the quickest tests first. mutmut stops a
+    mutant's run at its first failing test, and it records every test's duration where the
+    mutant runs (``mutants/mutmut-stats.json``)."""
+    stats = Path("mutmut-stats.json")
+    if "__mutmut_" not in os.environ.get("MUTANT_UNDER_TEST", "") or not stats.is_file():
+        return
+    durations = json.loads(stats.read_text()).get("duration_by_test", {})
+    items.sort(key=lambda item: durations.get(item.nodeid, 0.0))
 
 
 @pytest.fixture(autouse=True, scope="session")
