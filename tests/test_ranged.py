@@ -19,9 +19,10 @@ from botocore.exceptions import ClientError
 from s3transfer.exceptions import RetriesExceededError, S3DownloadFailedError
 
 from faults import Fault, cut_body, error_status, on_handler_clients, stream_reset
-from handler import ranged
+from handler import ranged, storage
 from handler.app import RecordsFailed, lambda_handler
 from handler.ranged import ParallelBody
+from handler.settings import ParallelRead
 from handler.totals import READ_SIZE, InvalidDocument, total_prices
 from support import BUCKET, read_result, upload
 
@@ -518,3 +519,22 @@ def test_the_pipe_frees_room_as_a_chunk_is_read_in_pieces() -> None:
     assert written.wait(5)  # 5 held now: the writer got through
     thread.join(timeout=5)
     assert pipe.read(100) == b"xxxxx" + b"y" * 8
+
+
+def test_a_version_opened_for_a_parallel_read_is_read_to_its_end_through_an_overwrite(
+    s3: S3Client,
+) -> None:
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    old, new = b"a" * 500, b"b" * 500
+    version = s3.put_object(Bucket=BUCKET, Key=KEY, Body=old)["VersionId"]
+    source = storage.open_source(
+        s3, BUCKET, KEY, version, None, parallel=ParallelRead(1, part_bytes=100, concurrency=2)
+    )
+    assert source.parallel is not None
+    asked = overwrite_after_first_part(s3, KEY, new)
+    try:
+        assert read_all(source.parallel, 64) == old
+    finally:
+        source.close()
+    assert len(asked) == 5
+    assert set(asked) == {version}  # every part asks for the version the first GET read
