@@ -65,3 +65,9 @@ def test_objects_from_the_threshold_on_are_read_in_parallel(size: int, expected:
 
 def test_a_concurrency_of_one_turns_it_off() -> None:
     assert not ParallelRead(concurrency=1).applies(10 * 1024 * MiB)
+
+
+def test_a_concurrency_of_one_is_a_valid_setting_that_turns_it_off() -> None:
+    settings = Settings.from_env({"PARALLEL_READ_CONCURRENCY": "1"})
+    assert settings.parallel_read.concurrency == 1
+    assert not settings.parallel_read.applies(10 * 1024 * MiB)

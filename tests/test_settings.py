@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from handler.settings import ConfigurationError, Settings
@@ -53,3 +55,20 @@ def test_bad_settings_are_configuration_errors(env: dict[str, str], fragment: st
 def test_empty_suffix_is_rejected() -> None:
     with pytest.raises(ConfigurationError, match="INPUT_SUFFIX"):
         Settings(input_suffix="")
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"input_suffix": ""}, "INPUT_SUFFIX must not be empty"),
+        ({"result_name": ""}, "RESULT_NAME must be a non-empty name without '/'"),
+        ({"result_name": "a/b.json"}, "RESULT_NAME must be a non-empty name without '/'"),
+        ({"max_input_bytes": -1}, "MAX_INPUT_BYTES must be zero or more"),
+    ],
+)
+def test_each_bad_setting_says_which_and_why_in_its_own_words(
+    settings: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        Settings(**settings)
+    assert str(raised.value) == message
