@@ -76,7 +76,8 @@ class Report:
             f"Score: {self.score()} of the {self.total} mutants: {summary}.",
             "",
             f"Checked and not killed: {len(self.not_killed) - self.unchecked}, of which "
-            f"{len(listed)} are listed below (no observable change) and {len(self.unexplained)} "
+            f"{len(listed)} are listed below (no change to any answer, each with why) and "
+            f"{len(self.unexplained)} "
             f"are not. Of the {behaviour} "
             f"checked mutants that are not listed, {self.killed} are killed.",
             "",
