@@ -86,6 +86,10 @@ def test_a_plain_document_goes_through_the_fast_path(monkeypatch: pytest.MonkeyP
         ("duplicate price", '"price": 1, "price": 2'),
         ("duplicate price, one escaped", '"price": 1, "pr\\u0069ce": 2'),
         ("escaped price key alone", '"\\u0070rice": 7'),
+        (
+            "duplicate price, every letter escaped",
+            '"price": 1, "\\u0070\\u0072\\u0069\\u0063\\u0065": 2',
+        ),
         ("nested price key", '"price": 1, "sub": {"price": 5}'),
         ("price as a string", '"price": "1.5"'),
         ("price true", '"price": true'),
