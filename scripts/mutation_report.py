@@ -29,7 +29,9 @@ END = "<!-- mutation-score:end -->"
 MUTANT = re.compile(r"handler\.[\w.ǁ]+__mutmut_\d+")
 #: ``mutmut results --all true`` prints one ``    name: status`` line per mutant.
 RESULT_LINE = re.compile(r"^\s*(?P<name>\S+__mutmut_\d+): (?P<status>.+?)\s*$")
-DETECTED = frozenset({"killed", "timeout", "caught by type check"})
+# A mutant whose tests crash the interpreter (``segfault``) failed them as surely as one that fails
+# an assertion.
+DETECTED = frozenset({"killed", "timeout", "caught by type check", "segfault"})
 
 
 @dataclass(frozen=True)

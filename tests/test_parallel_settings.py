@@ -71,3 +71,8 @@ def test_a_concurrency_of_one_is_a_valid_setting_that_turns_it_off() -> None:
     settings = Settings.from_env({"PARALLEL_READ_CONCURRENCY": "1"})
     assert settings.parallel_read.concurrency == 1
     assert not settings.parallel_read.applies(10 * 1024 * MiB)
+
+
+def test_the_largest_concurrency_is_accepted() -> None:
+    settings = Settings.from_env({"PARALLEL_READ_CONCURRENCY": "64"})
+    assert settings.parallel_read.concurrency == 64
