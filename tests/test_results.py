@@ -93,8 +93,9 @@ def test_documents_are_utf8_with_keys_as_written(document: str) -> None:
 
 
 def test_utc_timestamp_truncates_to_the_millisecond() -> None:
-    moment = datetime(2026, 11, 21, 20, 35, 25, 500999, tzinfo=UTC)
-    assert utc_timestamp(moment) == "2026-11-21T20:35:25.500Z"
+    for micro, millis in ((500999, "500"), (999000, "999"), (999999, "999")):
+        moment = datetime(2026, 11, 21, 20, 35, 25, micro, tzinfo=UTC)
+        assert utc_timestamp(moment) == f"2026-11-21T20:35:25.{millis}Z"
 
 
 @pytest.fixture
