@@ -97,6 +97,13 @@ def s3(aws_credentials: None) -> Iterator[S3Client]:
 
 
 @pytest.fixture
+def versioned(s3: S3Client) -> S3Client:
+    """The demo bucket, with versioning enabled."""
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    return s3
+
+
+@pytest.fixture
 def context() -> LocalContext:
     return LocalContext()
 

@@ -15,6 +15,8 @@ from local_invoke import put_event
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
+    from local_invoke import LocalContext
+
 
 def examples(count: int) -> int:
     """Hypothesis examples for a property test: ``count``, or a tenth of it under mutation
@@ -53,6 +55,22 @@ def upload(
         sequencer=sequencer,
         version_id=put.get("VersionId"),
     )
+
+
+def upload_price(
+    client: S3Client, price: int, sequencer: str | None, key: str = "market_a/market_infos.json"
+) -> dict[str, Any]:
+    """Upload a one-product document and return the event S3 would send for that version."""
+    body = f'{{"products": [{{"price": {price}}}]}}'.encode()
+    return upload(client, key, body, sequencer=sequencer)
+
+
+def first_record(event: dict[str, Any], context: LocalContext) -> dict[str, Any]:
+    """The handler's summary of the first record of ``event``."""
+    from handler.app import lambda_handler
+
+    record: dict[str, Any] = lambda_handler(event, context)["records"][0]
+    return record
 
 
 # --- The other shapes in which S3 work reaches the function, as AWS sends them ---------------

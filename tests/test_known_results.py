@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from handler import processing
-from handler.app import lambda_handler
 from handler.known_results import KNOWN, UNKNOWN, KnownResults
 from handler.storage import StoredResult
-from support import BUCKET, read_result, upload
+from support import BUCKET, read_result
+from support import first_record as run
+from support import upload_price as put
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -23,21 +24,6 @@ if TYPE_CHECKING:
 
 KEY = "market_a/market_infos.json"
 RESULT = "market_a/total_price.json"
-
-
-def put(s3: S3Client, price: int, sequencer: str | None) -> dict[str, Any]:
-    return upload(s3, KEY, f'{{"products": [{{"price": {price}}}]}}'.encode(), sequencer=sequencer)
-
-
-def run(event: dict[str, Any], context: LocalContext) -> dict[str, Any]:
-    record: dict[str, Any] = lambda_handler(event, context)["records"][0]
-    return record
-
-
-@pytest.fixture
-def versioned_s3(s3: S3Client) -> S3Client:
-    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
-    return s3
 
 
 def stored(etag: str) -> StoredResult:
@@ -163,12 +149,12 @@ def other_container(monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 def test_a_result_another_container_wrote_since_wins_when_it_is_later(
-    versioned_s3: S3Client,
+    versioned: S3Client,
     context: LocalContext,
     s3_calls: list[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    s3 = versioned_s3
+    s3 = versioned
     run(put(s3, 1, "0A"), context)
     middle = put(s3, 2, "0B")
     assert other_container(monkeypatch)(put(s3, 3, "0C"), context)["status"] == "ok"
@@ -187,9 +173,9 @@ def test_a_result_another_container_wrote_since_wins_when_it_is_later(
 
 
 def test_a_result_another_container_wrote_since_is_replaced_when_it_is_earlier(
-    versioned_s3: S3Client, context: LocalContext, monkeypatch: pytest.MonkeyPatch
+    versioned: S3Client, context: LocalContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    s3 = versioned_s3
+    s3 = versioned
     run(put(s3, 1, "0A"), context)
     middle = put(s3, 2, "0B")
     last = put(s3, 3, "0C")
@@ -216,12 +202,12 @@ def test_a_result_deleted_since_it_was_remembered_is_written_again(
 
 
 def test_a_result_remembered_absent_is_written_only_if_still_absent(
-    versioned_s3: S3Client,
+    versioned: S3Client,
     context: LocalContext,
     s3_calls: list[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    s3 = versioned_s3
+    s3 = versioned
     gone = put(s3, 1, "0A")
     s3.delete_object(
         Bucket=BUCKET, Key=KEY, VersionId=gone["Records"][0]["s3"]["object"]["versionId"]

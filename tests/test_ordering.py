@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from handler.app import lambda_handler
 from handler.storage import SEQUENCER_META
-from support import BUCKET, read_result, upload
+from support import BUCKET, read_result
+from support import first_record as run
+from support import upload_price as put
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -18,22 +19,6 @@ if TYPE_CHECKING:
 
 KEY = "market_a/market_infos.json"
 RESULT = "market_a/total_price.json"
-
-
-def put(s3: S3Client, price: int, sequencer: str | None, key: str = KEY) -> dict[str, Any]:
-    """Upload a one-product document and return the event S3 would send for that version."""
-    return upload(s3, key, f'{{"products": [{{"price": {price}}}]}}'.encode(), sequencer=sequencer)
-
-
-def run(event: dict[str, Any], context: LocalContext) -> dict[str, Any]:
-    record: dict[str, Any] = lambda_handler(event, context)["records"][0]
-    return record
-
-
-@pytest.fixture
-def versioned(s3: S3Client) -> S3Client:
-    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
-    return s3
 
 
 def test_fresh_record_takes_three_requests(
