@@ -61,8 +61,8 @@ backfill: $(RUN_STAMP) ## total the inputs already in a bucket (ARGS="--bucket B
 	PYTHONPATH=src $(BIN)/python scripts/backfill.py $(ARGS)
 
 lint: $(STAMP) ## ruff lint and format check
-	$(BIN)/ruff check src scripts tests
-	$(BIN)/ruff format --check src scripts tests
+	$(BIN)/ruff check src scripts tests bench
+	$(BIN)/ruff format --check src scripts tests bench
 
 typecheck: $(STAMP) ## mypy --strict on the function, scripts, tests and benchmarks
 	$(BIN)/mypy src scripts bench tests --exclude tests/integration --exclude tests/localstack

@@ -162,6 +162,56 @@ def test_many_nested_boundaries_in_one_product() -> None:
     assert assert_paths_agree(products(*PLAIN[:20], nested, *PLAIN[20:]))[1] == 201  # type: ignore[index]
 
 
+# --- where batches are cut: a guess first, braces counted where a guess fails ----------------
+
+
+def batches_of(document: bytes, monkeypatch: pytest.MonkeyPatch) -> CountingBatches:
+    """The batches the fast path accepted and refused for ``document`` (read as a Lambda
+    reads it), which both paths total the same."""
+    batches = CountingBatches(monkeypatch)
+    expected = outcome(document, fast=False)
+    assert outcome(document, fast=True) == expected
+    return batches
+
+
+def test_products_separated_as_usual_are_cut_by_guess_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    batches = batches_of(products(*PLAIN * 400), monkeypatch)
+    assert (batches.accepted > 5, batches.refused) == (True, 0)
+
+
+def test_pretty_printed_products_are_cut_by_guess(monkeypatch: pytest.MonkeyPatch) -> None:
+    batches = batches_of(products(*PLAIN * 400, sep=",\n        "), monkeypatch)
+    assert (batches.accepted > 5, batches.refused) == (True, 0)
+
+
+def test_products_indented_beyond_the_look_ahead_are_cut_by_their_braces(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # No '},' is followed by '{' within 64 bytes: no guess at all, the balanced cut serves.
+    batches = batches_of(products(*PLAIN * 400, sep=",\n" + " " * 70), monkeypatch)
+    assert (batches.accepted > 5, batches.refused) == (True, 0)
+
+
+def test_a_wrong_guess_is_made_once_then_braces_decide(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Objects in an array inside each product: their '}, {' looks like a product boundary.
+    variants = ", ".join(f'{{"sku": "v{i}", "size": {i}}}' for i in range(20))
+    items = [f'{{"price": {i}.5, "variants": [{variants}]}}' for i in range(4000)]
+    batches = batches_of(products(*items), monkeypatch)
+    # The first guess is refused; every batch after it is cut by its braces, and accepted.
+    assert (batches.accepted > 5, batches.refused) == (True, 1)
+    assert outcome(products(*items), fast=True) == ("8000000.0", 4000)  # 0.5 + 1.5 + ... + 3999.5
+
+
+def test_a_batch_refused_for_its_content_is_decoded_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The guessed cut is the balanced one: nothing to try again, the exact path reads it.
+    items = list(PLAIN * 400)
+    items[40_000] = '{"price": 1, "sub": {"price": 5}}'
+    batches = batches_of(products(*items), monkeypatch)
+    assert (batches.accepted > 5, batches.refused) == (True, 1)
+
+
 def test_an_unexpected_parser_error_is_not_taken_for_the_document(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

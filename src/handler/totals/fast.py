@@ -40,19 +40,22 @@ _PRICE_KEY: Final = b'"price"'
 _PRICE_LETTER_ESCAPES: Final = (b"\\u0070", b"\\u0072", b"\\u0069", b"\\u0063", b"\\u0065")
 
 
-def decode_batch(batch: bytes, total: Decimal) -> tuple[int, Decimal] | None:
+def decode_batch(batch: bytes | memoryview, total: Decimal) -> tuple[int, Decimal] | None:
     """The fast path for ``batch`` (bytes that should be whole products separated by commas):
     the number of products and the new running total, or ``None`` for the exact path to decide.
 
     Accepts only what the exact path would accept with the same sum.
     """
-    if not plain(batch):
+    # One copy of the batch (it may be a view of the source's buffer): the array msgspec reads.
+    # Brackets add no key, no escape and no forbidden byte, so the checks may read it too.
+    array = b"".join((b"[", batch, b"]"))
+    if not plain(array):
         return None
     try:
-        products = _BATCH_DECODER.decode(b"[" + batch + b"]")
+        products = _BATCH_DECODER.decode(array)
         # msgspec keeps the last of duplicate keys: more 'price' keys than products means one
         # of them may be a duplicate (or merely nested, or inside a string: look closer).
-        if batch.count(_PRICE_KEY) != len(products):
+        if array.count(_PRICE_KEY) != len(products):
             return None
         prices = list(map(_price_of, products))
         if not _NUMBER_TYPES.issuperset(map(type, prices)):

@@ -28,6 +28,11 @@ READ_SIZE: Final = 256 * 1024
 _BOM: Final = b"\xef\xbb\xbf"
 # The offset of a forbidden byte while none has been read: past any object.
 _NONE_FOUND: Final = sys.maxsize
+#: '},' candidates a cut looks at, from the last one back, before giving up on the buffer.
+_MAX_CANDIDATES: Final = 64
+#: Bytes after a '},' searched for the next product's '{' (pretty-printing indents it).
+_LOOK_AHEAD: Final = 64
+_WHITESPACE: Final = b" \t\n\r"
 
 
 class BinaryReader(Protocol):
@@ -72,6 +77,8 @@ class Source:
         self._fed_to_cut = False
         # The exact path alone reads up to here: the fast path refused these bytes.
         self._exact_until = 0
+        # Batches are cut at a guessed product boundary until a guess is refused (``_cut``).
+        self._guess_cuts = True
 
     def _read(self) -> bool:
         """Append the next read to the buffer (dropping what was consumed); False at the end."""
@@ -168,7 +175,15 @@ class Source:
             end = self._batch_end()
             if end == -1:
                 return count, total
-            outcome = fast_path.decode_batch(self._buf[self._pos + 1 : end], total)
+            outcome = self._decode(end, total)
+            if outcome is None and self._guess_cuts:
+                # The guess may have cut inside a product (an array of objects in it): the
+                # balanced cut decides, and this document is not guessed at again.
+                self._guess_cuts = False
+                balanced = self._cut(guess=False)
+                if balanced not in (-1, end):
+                    end = balanced
+                    outcome = self._decode(end, total)
             if outcome is None:
                 self._exact_until = end
                 return count, total
@@ -176,28 +191,49 @@ class Source:
             total = outcome[1]
             self._pos = end
 
+    def _decode(self, end: int, total: Decimal) -> tuple[int, Decimal] | None:
+        # A view, not a slice: the batch is copied once, into the array msgspec decodes.
+        return fast_path.decode_batch(memoryview(self._buf)[self._pos + 1 : end], total)
+
     def _batch_end(self) -> int:
-        """The end (just after a '}' followed by ',') of the largest batch from ``_pos`` whose
-        braces balance, reading more as needed; -1 where there is none within ``_max_batch``."""
+        """The end of the largest batch from ``_pos`` (``_cut``), reading more as needed; -1
+        where there is none within ``_max_batch``."""
         while True:
             if len(self._buf) - self._pos < self._read_size:
                 self._read()
-            buf, start = self._buf, self._pos + 1
-            cut = buf.rfind(b"},", start)
-            # Balanced braces make it likely the cut is between products, not inside one;
-            # msgspec's decode is what proves it.
-            opened = buf.count(b"{", start, cut + 1)
-            closed = buf.count(b"}", start, cut + 1)
-            for _ in range(64):
-                if cut == -1 or opened == closed:
-                    break
-                previous = buf.rfind(b"},", start, cut)
-                opened -= buf.count(b"{", previous + 1, cut + 1)
-                closed -= buf.count(b"}", previous + 1, cut + 1)
-                cut = previous
-            if cut != -1 and opened == closed:
-                return cut + 1
-            if self._eof or len(buf) - self._pos >= self._max_batch:
+            cut = self._cut(guess=self._guess_cuts)
+            if cut != -1:
+                return cut
+            if self._eof or len(self._buf) - self._pos >= self._max_batch:
                 return -1
             if not self._read():
                 return -1
+
+    def _cut(self, *, guess: bool) -> int:
+        """The end (just after a '}' followed by ',') of the largest batch in the buffer from
+        ``_pos`` that is likely whole products, or -1; msgspec's decode is what proves it.
+
+        A guess takes the last '},' followed by '{' (the next product's start): it costs no pass
+        over the batch. Otherwise, or where no '},' looks like that, the braces before the cut
+        must balance: two passes (a count of each brace).
+        """
+        buf, start = self._buf, self._pos + 1
+        cut = buf.rfind(b"},", start)
+        if guess:
+            at = cut
+            for _ in range(_MAX_CANDIDATES):
+                if at == -1:
+                    break
+                if buf[at + 2 : at + 2 + _LOOK_AHEAD].lstrip(_WHITESPACE).startswith(b"{"):
+                    return at + 1
+                at = buf.rfind(b"},", start, at)
+        opened = buf.count(b"{", start, cut + 1)
+        closed = buf.count(b"}", start, cut + 1)
+        for _ in range(_MAX_CANDIDATES):
+            if cut == -1 or opened == closed:
+                break
+            previous = buf.rfind(b"},", start, cut)
+            opened -= buf.count(b"{", previous + 1, cut + 1)
+            closed -= buf.count(b"}", previous + 1, cut + 1)
+            cut = previous
+        return cut + 1 if cut != -1 and opened == closed else -1
