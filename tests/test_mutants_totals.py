@@ -8,6 +8,7 @@ import io
 
 import pytest
 
+from handler import totals
 from handler.ordering import later_sequencer
 from handler.totals import InvalidDocument, total_prices
 
@@ -88,3 +89,35 @@ def test_sequencers_are_padded_with_zeros_not_spaces(
     sequencer: str, other: str, later: bool
 ) -> None:
     assert later_sequencer(sequencer, other) is later
+
+
+# --- the byte source's edges (survivors of Source._read and Parser.push) ------------------------
+
+
+def test_half_a_bom_and_then_the_end_is_invalid_json_not_an_empty_document() -> None:
+    # The two bytes are read, found not to be a BOM, and parsed: yajl refuses them.
+    assert refusal(b"\xef\xbb") == (
+        "InvalidJSON",
+        "not valid JSON (lexical error: invalid char in json text)",
+    )
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_bom_inside_the_document_is_refused_even_at_the_start_of_a_read(fast: bool) -> None:
+    # Only the object's first bytes may be a BOM: one that a later read begins with is a stray
+    # character between tokens, and the document is not JSON.
+    head = b'{"products": []'
+    document = head + b"\xef\xbb\xbf}"
+    with pytest.raises(InvalidDocument) as raised:
+        totals._total(io.BytesIO(document), fast=fast, read_size=len(head))
+    assert (raised.value.code, raised.value.message) == (
+        "InvalidJSON",
+        "not valid JSON (lexical error: invalid char in json text)",
+    )
+
+
+def test_a_schema_error_before_an_integer_too_long_to_convert_wins() -> None:
+    # yajl2_c appends the half-built number before it fails; only that event is dropped, so the
+    # array that came just before it is still seen, and reported first.
+    document = b'{"products": [[1' + b"0" * 5000 + b"]]}"
+    assert refusal(document) == ("InvalidSchema", "products[0]: expected an object, got an array")
