@@ -22,6 +22,7 @@ from support import (
     sqs_event,
     upload,
 )
+from support import upload_price as put
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -37,16 +38,6 @@ LOCALSTACK = "0055AED6DCD90281E5"
 
 def doc(*prices: int | str) -> bytes:
     return json.dumps({"products": [{"price": p} for p in prices]}).encode()
-
-
-def put(s3: S3Client, price: int, sequencer: str | None, key: str = KEY) -> dict[str, Any]:
-    return upload(s3, key, doc(price), sequencer=sequencer)
-
-
-@pytest.fixture
-def versioned(s3: S3Client) -> S3Client:
-    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
-    return s3
 
 
 # --- SQS ------------------------------------------------------------------------------------

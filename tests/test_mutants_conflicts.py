@@ -95,12 +95,12 @@ def test_a_rival_stands_once_our_source_is_deleted(
     assert s3.get_object(Bucket=BUCKET, Key=RESULT)["Body"].read() == RIVAL
 
 
+@pytest.mark.usefixtures("versioned")
 def test_a_rival_stands_once_the_same_bytes_are_a_newer_version(
     s3: S3Client, context: LocalContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The same bytes uploaded again are a new version (same ETag, new version id): the version
     # we read is no longer current, so the rival's result may come from the newer one.
-    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
     event = upload(s3, KEY, DOC, sequencer="0A")
 
     def rival_then_reupload() -> None:

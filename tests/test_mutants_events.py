@@ -112,12 +112,12 @@ def test_the_failure_names_every_failed_record_separated_by_semicolons(
     assert parts[1].startswith(f"{BUCKET}/b/market_infos.json: NoSuchBucket: An error occurred")
 
 
+@pytest.mark.usefixtures("versioned")
 def test_the_same_bytes_in_a_new_version_are_totalled_again_from_that_version(
     s3: S3Client, context: LocalContext
 ) -> None:
     # In a versioned bucket the result names the version it was read from; a new version with
     # the same bytes (same ETag) is a new source, so its later event rewrites the result.
-    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
     key = "v/market_infos.json"
     first = upload(s3, key, DOC, sequencer="0A")
     assert lambda_handler(first, context)["records"][0]["status"] == "ok"

@@ -55,14 +55,6 @@ def test_bad_values_are_configuration_errors(env: dict[str, str], fragment: str)
         Settings.from_env(env)
 
 
-def test_too_few_parts_is_refused_in_these_words() -> None:
-    with pytest.raises(ConfigurationError) as raised:
-        Settings.from_env({"PARALLEL_READ_BYTES": str(16 * MiB - 1)})
-    assert (
-        str(raised.value) == "PARALLEL_READ_BYTES must be at least twice PARALLEL_READ_PART_BYTES"
-    )
-
-
 @pytest.mark.parametrize(
     ("size", "expected"),
     [(0, False), (64 * MiB - 1, False), (64 * MiB, True), (10 * 1024 * MiB, True)],

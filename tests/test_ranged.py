@@ -192,8 +192,8 @@ def test_an_overwrite_between_parts_fails_instead_of_mixing_versions(s3: S3Clien
     assert set(asked) == {etag}  # every part asked If-Match on the first response's ETag
 
 
+@pytest.mark.usefixtures("versioned")
 def test_a_versioned_read_stays_on_its_version_through_an_overwrite(s3: S3Client) -> None:
-    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
     old, new = b"a" * 500, b"b" * 500
     body = open_body(s3, old, part_bytes=100, concurrency=1)
     version = s3.head_object(Bucket=BUCKET, Key=KEY)["VersionId"]
@@ -521,10 +521,10 @@ def test_the_pipe_frees_room_as_a_chunk_is_read_in_pieces() -> None:
     assert pipe.read(100) == b"xxxxx" + b"y" * 8
 
 
+@pytest.mark.usefixtures("versioned")
 def test_a_version_opened_for_a_parallel_read_is_read_to_its_end_through_an_overwrite(
     s3: S3Client,
 ) -> None:
-    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
     old, new = b"a" * 500, b"b" * 500
     version = s3.put_object(Bucket=BUCKET, Key=KEY, Body=old)["VersionId"]
     source = storage.open_source(

@@ -6,7 +6,12 @@ from typing import Any
 
 import pytest
 
-from handler.settings import ConfigurationError, Settings
+from handler.settings import (
+    DEFAULT_PARALLEL_READ_PART_BYTES,
+    ConfigurationError,
+    ParallelRead,
+    Settings,
+)
 
 
 def test_defaults_with_no_environment() -> None:
@@ -64,6 +69,10 @@ def test_empty_suffix_is_rejected() -> None:
         ({"result_name": ""}, "RESULT_NAME must be a non-empty name without '/'"),
         ({"result_name": "a/b.json"}, "RESULT_NAME must be a non-empty name without '/'"),
         ({"max_input_bytes": -1}, "MAX_INPUT_BYTES must be zero or more"),
+        (
+            {"parallel_read": ParallelRead(min_bytes=2 * DEFAULT_PARALLEL_READ_PART_BYTES - 1)},
+            "PARALLEL_READ_BYTES must be at least twice PARALLEL_READ_PART_BYTES",
+        ),
     ],
 )
 def test_each_bad_setting_says_which_and_why_in_its_own_words(

@@ -90,9 +90,9 @@ def test_sam_s3_put_event(s3: S3Client, context: LocalContext, key: str) -> None
     assert total_at(s3, key) == 400
 
 
+@pytest.mark.usefixtures("versioned")
 @pytest.mark.parametrize("key", KEYS)
 def test_sam_s3_batch_invocation_event(s3: S3Client, context: LocalContext, key: str) -> None:
-    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
     event = generate(
         "s3", "batch-invocation", "--bucket-arn", f"arn:aws:s3:::{BUCKET}", "--key", key
     )
