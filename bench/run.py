@@ -450,11 +450,13 @@ def main() -> None:
         "",
         *prof,
         "What bounds the speed: the fast path decodes batches of whole products with msgspec (C),",
-        "building one `Decimal` per price from its text, then adds them one by one in an exact",
-        "decimal context; that decode and the `Decimal` work are most of its time, the rest is",
-        "byte scans in C that choose and vet each batch (`rfind` for a cut at a likely product",
-        'boundary, a count of `"price"` keys; braces are counted only once a guessed cut has',
-        "been refused) and one copy of the batch into the array msgspec reads. The exact path (ijson",  # noqa: E501
+        "keeping each price's text; where every price of a batch is a plain decimal (digits and a",
+        "point) their exact sum comes from floats created in C and rounded to the last decimal",
+        "place, which a bound proves exact; other batches get one `Decimal` per price. The decode",
+        "is most of its time, the rest is byte scans in C that choose and vet each batch (`rfind`",
+        'for a cut at a likely product boundary, a count of `"price"` keys; braces are counted',
+        "only once a guessed cut has been refused) and one copy of the batch into the array",
+        "msgspec reads. The exact path (ijson",
         "events and a Python state machine) runs only before and after the array and on batches",
         "the fast path refuses; alone it reaches about a tenth of the fast path's speed, because it",  # noqa: E501
         "creates and dispatches one Python tuple per JSON token. On small objects the fixed cost of",  # noqa: E501

@@ -212,6 +212,107 @@ def test_a_batch_refused_for_its_content_is_decoded_once(monkeypatch: pytest.Mon
     assert (batches.accepted > 5, batches.refused) == (True, 1)
 
 
+# --- plain prices are summed as floats, and the sum is still exact -------------------------------
+
+
+def plain_sum(*texts: str) -> Decimal | None:
+    return fast._sum_of_plain_prices(("[" + ",".join(texts) + "]").encode())
+
+
+def exact_sum(*texts: str) -> Decimal:
+    return sum((Decimal(text) for text in texts), Decimal(0))
+
+
+@pytest.mark.parametrize(
+    ("texts", "expected"),
+    [
+        (("150.00", "250.00"), "400.00"),  # the scale is kept
+        (("0.1", "0.2"), "0.3"),  # where a float sum gives 0.30000000000000004
+        (("1", "2.5", "0.125", "0.10"), "3.725"),  # the largest scale wins
+        (("0.1",) * 100_000, "10000.0"),  # many roundings, none left
+        (("0.000000000000001",), "1E-15"),  # fifteen places, the most taken
+        (("17592186044415",), "17592186044415"),  # 2**44 - 1 units
+        (("175921860444.15",), "175921860444.15"),
+        ((), "0"),
+    ],
+)
+def test_plain_prices_sum_exactly_as_floats(texts: tuple[str, ...], expected: str) -> None:
+    assert str(plain_sum(*texts)) == expected == str(exact_sum(*texts))
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [
+        ("-1.5", "2"),  # a sign
+        ("1e2",),  # an exponent
+        ("1E-3",),
+        ('"1.5"',),  # not a number
+        ("true",),
+        ("0.0000000000000001",),  # sixteen places
+        ("17592186044416",),  # 2**44 units
+        ("175921860444.16",),
+        ("9999999999.99",) * 2000,  # a sum too large, of prices that are not
+        ("123456789012345678901234567890.5",),  # digits a float cannot hold
+    ],
+)
+def test_other_prices_are_left_to_decimals(texts: tuple[str, ...]) -> None:
+    assert plain_sum(*texts) is None
+
+
+_PLAIN_PRICE = st.builds(
+    lambda whole, fraction: str(whole) + ("." + fraction if fraction else ""),
+    st.one_of(st.integers(0, 10**6), st.integers(0, 10**20)),
+    st.text("0123456789", max_size=17),
+)
+
+
+@settings(max_examples=examples(500), deadline=None, derandomize=True)
+@given(st.lists(_PLAIN_PRICE, max_size=40))
+def test_the_float_sum_is_exact_or_declined(texts: list[str]) -> None:
+    result = plain_sum(*texts)
+    assert result is None or str(result) == str(exact_sum(*texts))
+
+
+@settings(max_examples=examples(200), deadline=None, derandomize=True)
+@given(st.lists(st.integers(0, 10**8), max_size=40), st.integers(0, 4))
+def test_money_like_prices_take_the_float_route(cents: list[int], places: int) -> None:
+    texts = [f"{Decimal(c).scaleb(-places):f}" for c in cents]
+    assert str(plain_sum(*texts)) == str(exact_sum(*texts))
+
+
+def float_route_sums(monkeypatch: pytest.MonkeyPatch) -> list[Decimal | None]:
+    """What each call of the float route answered (``None``: declined, Decimals add instead)."""
+    sums: list[Decimal | None] = []
+    route = fast._sum_of_plain_prices
+
+    def recording(prices: bytes) -> Decimal | None:
+        sums.append(route(prices))
+        return sums[-1]
+
+    monkeypatch.setattr(fast, "_sum_of_plain_prices", recording)
+    return sums
+
+
+def test_a_document_of_plain_prices_is_summed_by_the_float_route(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sums = float_route_sums(monkeypatch)
+    batches = batches_of(products(*PLAIN * 400), monkeypatch)
+    assert batches.accepted == len(sums) > 5
+    assert None not in sums
+
+
+def test_a_negative_running_total_is_carried_by_decimals(monkeypatch: pytest.MonkeyPatch) -> None:
+    # After a negative total the float route is not even asked: its proof needs no sign.
+    sums = float_route_sums(monkeypatch)
+    items = ['{"price": -100000000.5}', *PLAIN * 100]
+    batches = batches_of(products(*items), monkeypatch)
+    assert (batches.accepted > 1, sums) == (True, [])
+    assert outcome(products(*items), fast=True)[0] == str(  # type: ignore[index]
+        Decimal("-100000000.5") + 100 * sum(Decimal(f"{i}.{i % 100:02d}") for i in range(200))
+    )
+
+
 def test_an_unexpected_parser_error_is_not_taken_for_the_document(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

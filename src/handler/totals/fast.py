@@ -15,6 +15,8 @@ Where batches are cut, and what happens to a refused one, is ``source.Source``'s
 from __future__ import annotations
 
 import decimal
+import math
+import re
 from decimal import Decimal
 from operator import attrgetter
 from typing import Any, Final
@@ -26,18 +28,28 @@ from handler.totals.strict import FORBIDDEN
 
 
 class _Product(msgspec.Struct, gc=False):
-    # ``Any`` (not ``Decimal``): msgspec would also turn the string "1.5" into a Decimal, which the
-    # contract refuses. Untyped floats go through float_hook, which gets the number's exact text.
-    price: Any
+    # The price's JSON text, untouched (msgspec still checks its grammar): how it is summed is
+    # decided for the whole batch at once, below.
+    price: msgspec.Raw
 
 
-_BATCH_DECODER: Final = msgspec.json.Decoder(list[_Product], float_hook=Decimal)
+_BATCH_DECODER: Final = msgspec.json.Decoder(list[_Product])
+# ``Any``, not ``Decimal``: msgspec would also turn the string "1.5" into a Decimal, which the
+# contract refuses. Untyped floats go through float_hook, which gets the number's exact text.
+_PRICES_DECODER: Final = msgspec.json.Decoder(list[Any], float_hook=Decimal)
+_FLOATS_DECODER: Final = msgspec.json.Decoder(list[float])
 _price_of: Final = attrgetter("price")
 # What ijson gives for a JSON number (bool is excluded: it would add as 0 or 1).
 _NUMBER_TYPES: Final = frozenset({int, Decimal})
 _PRICE_KEY: Final = b'"price"'
 # A key can spell "price" with escapes only by one of these (JSON escapes are \uXXXX).
 _PRICE_LETTER_ESCAPES: Final = (b"\\u0070", b"\\u0072", b"\\u0069", b"\\u0063", b"\\u0065")
+
+# The float route's bounds: at most this many decimal places, and a sum below 2**44 units of the
+# last place (see ``_sum_of_plain_prices``).
+_MAX_PLACES: Final = 15
+_MAX_UNITS: Final = 2.0**44
+_PLACES: Final = tuple(re.compile(rb"\.[0-9]{%d}" % places) for places in range(_MAX_PLACES + 2))
 
 
 def decode_batch(batch: bytes | memoryview, total: Decimal) -> tuple[int, Decimal] | None:
@@ -57,17 +69,49 @@ def decode_batch(batch: bytes | memoryview, total: Decimal) -> tuple[int, Decima
         # of them may be a duplicate (or merely nested, or inside a string: look closer).
         if array.count(_PRICE_KEY) != len(products):
             return None
-        prices = list(map(_price_of, products))
-        if not _NUMBER_TYPES.issuperset(map(type, prices)):
-            return None
-        # One by one in document order, as the exact path adds: a different grouping could
-        # avoid an intermediate sum that the exact path refuses.
+        # Every price's text, as one JSON array: a few bytes per product, read again below.
+        prices = b"".join((b"[", b",".join(map(_price_of, products)), b"]"))
         with decimal.localcontext(EXACT):
-            total = sum(prices, total)
+            batch_sum = None if total.is_signed() else _sum_of_plain_prices(prices)
+            if batch_sum is not None:
+                return len(products), total + batch_sum
+            values = _PRICES_DECODER.decode(prices)
+            if not _NUMBER_TYPES.issuperset(map(type, values)):
+                return None
+            # One by one in document order, as the exact path adds: a different grouping could
+            # avoid an intermediate sum that the exact path refuses.
+            return len(products), sum(values, total)
     except (msgspec.MsgspecError, ArithmeticError, ValueError):
         # Not JSON, not the schema, an exponent beyond Decimal's range, a total too long.
         return None
-    return len(products), total
+
+
+def _sum_of_plain_prices(prices: bytes) -> Decimal | None:
+    """The exact sum of ``prices`` (a JSON array of numbers) if every one is a plain decimal
+    (digits, at most one point, no sign, no exponent) and the sum is small enough to get
+    exactly from floats; otherwise ``None``, and the caller adds Decimals one by one.
+
+    Creating a Decimal per price was 40 % of the fast path's time. Floats are created in C by
+    msgspec, and their sum is exact after rounding: with at most ``places`` decimal places every
+    price is a whole number of units of 10**-places, each float is within a relative 2**-52 of
+    its price, and the correctly rounded ``fsum`` and the scaling add two roundings more. Below
+    2**44 units all of that stays under 0.01 of a unit, so rounding to the nearest unit gives the
+    exact sum. Adding it to the running total at once gives what one-by-one addition gives: the
+    same value, the same exponent (the smallest of the prices'), and, the prices not being
+    negative, no intermediate sum longer than the final one (so a too-long total is refused
+    either way).
+    """
+    if prices.translate(None, b"0123456789.,[]"):
+        return None  # a sign, an exponent, or not a number at all
+    places = 0
+    while _PLACES[places + 1].search(prices):
+        places += 1
+        if places > _MAX_PLACES:
+            return None
+    units = math.fsum(_FLOATS_DECODER.decode(prices)) * 10**places
+    if not units < _MAX_UNITS:
+        return None
+    return Decimal(round(units)).scaleb(-places)
 
 
 def plain(batch: bytes) -> bool:
