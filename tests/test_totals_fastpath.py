@@ -253,6 +253,7 @@ def test_plain_prices_sum_exactly_as_floats(texts: tuple[str, ...], expected: st
         ("175921860444.16",),
         ("9999999999.99",) * 2000,  # a sum too large, of prices that are not
         ("123456789012345678901234567890.5",),  # digits a float cannot hold
+        ("1" + "0" * 400,),  # beyond a float's range
     ],
 )
 def test_other_prices_are_left_to_decimals(texts: tuple[str, ...]) -> None:

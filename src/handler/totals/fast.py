@@ -108,7 +108,11 @@ def _sum_of_plain_prices(prices: bytes) -> Decimal | None:
         places += 1
         if places > _MAX_PLACES:
             return None
-    units = math.fsum(_FLOATS_DECODER.decode(prices)) * 10**places
+    try:
+        floats = _FLOATS_DECODER.decode(prices)
+    except msgspec.ValidationError:
+        return None  # beyond a float's range: Decimals have no such limit
+    units = math.fsum(floats) * 10**places
     if not units < _MAX_UNITS:
         return None
     return Decimal(round(units)).scaleb(-places)
