@@ -15,6 +15,7 @@ Where batches are cut, and what happens to a refused one, is ``source.Source``'s
 from __future__ import annotations
 
 import decimal
+import functools
 import math
 import re
 from decimal import Decimal
@@ -49,7 +50,13 @@ _PRICE_LETTER_ESCAPES: Final = (b"\\u0070", b"\\u0072", b"\\u0069", b"\\u0063", 
 # last place (see ``_sum_of_plain_prices``).
 _MAX_PLACES: Final = 15
 _MAX_UNITS: Final = 2.0**44
-_PLACES: Final = tuple(re.compile(rb"\.[0-9]{%d}" % places) for places in range(_MAX_PLACES + 2))
+
+
+@functools.cache
+def _places_pattern(places: int) -> re.Pattern[bytes]:
+    """A point followed by at least ``places`` digits (compiled on first use: not at import,
+    where every millisecond is cold start)."""
+    return re.compile(rb"\.[0-9]{%d}" % places)
 
 
 def decode_batch(batch: bytes | memoryview, total: Decimal) -> tuple[int, Decimal] | None:
@@ -104,7 +111,7 @@ def _sum_of_plain_prices(prices: bytes) -> Decimal | None:
     if prices.translate(None, b"0123456789.,[]"):
         return None  # a sign, an exponent, or not a number at all
     places = 0
-    while _PLACES[places + 1].search(prices):
+    while _places_pattern(places + 1).search(prices):
         places += 1
         if places > _MAX_PLACES:
             return None
