@@ -104,9 +104,10 @@ def _sum_of_plain_prices(prices: bytes) -> Decimal | None:
     its price, and the correctly rounded ``fsum`` and the scaling add two roundings more. Below
     2**44 units all of that stays under 0.01 of a unit, so rounding to the nearest unit gives the
     exact sum. Adding it to the running total at once gives what one-by-one addition gives: the
-    same value, the same exponent (the smallest of the prices'), and, the prices not being
-    negative, no intermediate sum longer than the final one (so a too-long total is refused
-    either way).
+    same value, the same exponent (the smallest of the total's and the prices'; with no prices,
+    the total's, as a total starts from ``Decimal(0)`` and its exponent never rises above 0),
+    and, the prices not being negative, no intermediate sum longer than the final one (so a
+    too-long total is refused either way).
     """
     if prices.translate(None, b"0123456789.,[]"):
         return None  # a sign, an exponent, or not a number at all
