@@ -75,7 +75,7 @@ typecheck: $(STAMP) ## mypy --strict on the function, scripts, tests and benchma
 unit: $(STAMP) $(TOOLS_STAMP) ## the pytest suite with the branch-coverage gate (the SAM CLI generates events)
 	$(BIN)/pytest --cov --cov-fail-under=95 --ignore=tests/localstack $(PYTEST_ARGS)
 
-template-check: $(TOOLS_STAMP) $(CHECKOV_STAMP) ## sam validate --lint, cfn-lint, checkov (each Trigger), sam build
+template-check: $(TOOLS_STAMP) $(CHECKOV_STAMP) ## sam validate --lint, cfn-lint, checkov (each Trigger), sam build, native modules' architecture
 	@test -n "$(PY313)" || { echo "sam build needs a python3.13 (pyenv's or on PATH)"; exit 1; }
 	@# sam validate and checkov read the parameters' defaults only: each Trigger value gets a copy
 	@# of the template with that default (in .aws-sam/variants/), and every copy is checked.
@@ -97,6 +97,9 @@ template-check: $(TOOLS_STAMP) $(CHECKOV_STAMP) ## sam validate --lint, cfn-lint
 	    || { echo "sam build did not package $$name==$$version"; exit 1; }; \
 	done
 	@echo "sam build packaged requirements.txt"
+	@# Every .so it packaged is built for the template's Architectures (arm64 by default), not
+	@# for this machine: ELF header machine field and wheel tags (scripts/native_arch.py).
+	$(PYTHON) scripts/native_arch.py --build-dir .aws-sam/build/MarketTotalsFunction
 
 local-invoke-proof: $(STAMP) $(TOOLS_STAMP) ## sam local invoke in Docker against moto, result checked (root; installs Docker)
 	scripts/sam_local/ensure_docker.sh

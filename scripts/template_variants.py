@@ -53,6 +53,15 @@ def allowed_values(text: str, name: str) -> list[str]:
     return values
 
 
+def default_of(text: str, name: str) -> str:
+    """The parameter's ``Default`` value (quotes removed)."""
+    start, end = parameter_block(text, name)
+    found = re.search(r"^    Default: (.*?)\s*$", text[start:end], re.MULTILINE)
+    if found is None:
+        raise TemplateShapeError(f"{name} has no Default line")
+    return found.group(1).strip("\"'")
+
+
 def with_default(text: str, name: str, value: str) -> str:
     """``text`` with the parameter's ``Default`` replaced by ``value``."""
     start, end = parameter_block(text, name)
