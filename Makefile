@@ -13,7 +13,7 @@ export SAM_CLI_TELEMETRY := 0
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: help setup run test quick lint typecheck unit bench clean template-check \
-  local-invoke-proof localstack-test mutation
+  local-invoke-proof localstack-test deploy-test mutation
 
 # The template's tools, each in a virtualenv of its own: the SAM CLI and checkov pin boto3
 # versions that conflict with each other and with the function's (requirements.txt).
@@ -65,15 +65,20 @@ lint: $(STAMP) ## ruff lint and format check
 	$(BIN)/ruff format --check src scripts tests bench
 
 typecheck: $(STAMP) ## mypy --strict on the function, scripts, tests and benchmarks
-	$(BIN)/mypy src scripts bench tests --exclude tests/integration --exclude tests/localstack
+	$(BIN)/mypy src scripts bench tests --exclude tests/integration --exclude tests/localstack \
+	  --exclude tests/deployed --exclude scripts/deployed --exclude bench/runtime.py
 	@# A second run: tests/integration has a conftest.py of its own, a duplicate module name.
 	$(BIN)/mypy tests/integration
 	@# A third for tests/localstack (a conftest.py too), with the helpers it imports from
 	@# scripts/localstack.
 	$(BIN)/mypy tests/localstack scripts/localstack
+	@# A fourth for tests/deployed (a conftest.py) with scripts/deployed's modules, which
+	@# bench/runtime.py imports too.
+	$(BIN)/mypy tests/deployed scripts/deployed scripts/localstack/localstack_runtime.py \
+	  bench/runtime.py
 
 unit: $(STAMP) $(TOOLS_STAMP) ## the pytest suite with the branch-coverage gate (the SAM CLI generates events)
-	$(BIN)/pytest --cov --cov-fail-under=95 --ignore=tests/localstack $(PYTEST_ARGS)
+	$(BIN)/pytest --cov --cov-fail-under=95 --ignore=tests/localstack --ignore=tests/deployed $(PYTEST_ARGS)
 
 template-check: $(TOOLS_STAMP) $(CHECKOV_STAMP) ## sam validate --lint, cfn-lint, checkov (each Trigger), sam build, native modules' architecture
 	@test -n "$(PY313)" || { echo "sam build needs a python3.13 (pyenv's or on PATH)"; exit 1; }
@@ -124,10 +129,25 @@ $(LOCALSTACK_STAMP): requirements-localstack.txt
 localstack-test: $(STAMP) $(LOCALSTACK_STAMP) ## end to end: LocalStack's own S3/SQS/SNS/EventBridge events into the handler (~1 min)
 	$(BIN)/pytest tests/localstack -p no:cacheprovider $(PYTEST_ARGS)
 
-test: lint typecheck unit template-check ## the README's test command: lint, types, the unit suite, the template (CI adds localstack-test, local-invoke-proof)
+# The deployed chain (docs/deploy.md): Docker, a local registry serving the python3.13 runtime
+# image, LocalStack with its own Lambda, `sam build` + `sam deploy` of template.yaml (x86_64: the
+# stand-in image is amd64), every Trigger end to end. LAMBDA_INIT: LocalStack's Lambda init
+# binary, for a machine without internet (with internet LocalStack downloads it; leave it unset).
+LAMBDA_INIT ?=
+deploy-test: $(STAMP) $(TOOLS_STAMP) $(LOCALSTACK_STAMP) ## sam deploy onto LocalStack, its Lambda in Docker, every trigger end to end (root; LAMBDA_INIT=path offline)
+	@test -n "$(PY313)" || { echo "sam build needs a python3.13 (pyenv's or on PATH)"; exit 1; }
+	scripts/sam_local/ensure_docker.sh --registry
+	scripts/sam_local/build_stand_in_image.sh
+	$(SAM) build --build-dir .aws-sam/build-x86_64 --cache-dir .aws-sam/cache-x86_64 \
+	  --parameter-overrides Architectures=x86_64
+	$(PYTHON) scripts/native_arch.py --build-dir .aws-sam/build-x86_64/MarketTotalsFunction \
+	  --architecture x86_64
+	LAMBDA_INIT="$(LAMBDA_INIT)" $(BIN)/pytest tests/deployed -p no:cacheprovider $(PYTEST_ARGS)
+
+test: lint typecheck unit template-check ## the README's test command: lint, types, the unit suite, the template (CI adds localstack-test, local-invoke-proof, deploy-test)
 
 quick: $(STAMP) ## the unit tests without the slow ones (large objects, subprocesses): ~1 min
-	$(BIN)/pytest -m "not slow" --ignore=tests/localstack -q $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not slow" --ignore=tests/localstack --ignore=tests/deployed -q $(PYTEST_ARGS)
 
 # mutmut works in mutants/ (a mutated copy of src/handler with the tests); it is made anew on
 # every run, so that no verdict is kept from older code or older tests.

@@ -58,11 +58,22 @@ def free_port() -> int:
         return port
 
 
-def localstack_environment(port: int, root: Path, base: Mapping[str, str]) -> dict[str, str]:
+def localstack_environment(
+    port: int,
+    root: Path,
+    base: Mapping[str, str],
+    *,
+    services: tuple[str, ...] = SERVICES,
+    listen: str = "127.0.0.1",
+    extra: Mapping[str, str] | None = None,
+) -> dict[str, str]:
     """The environment of the LocalStack process: loopback only, nothing fetched, state in
     ``root``.
 
-    - ``GATEWAY_LISTEN``/``LOCALSTACK_HOST``: listen on loopback only, and write that address
+    - ``OVERRIDE_IN_DOCKER=0``: where this machine is itself a container, LocalStack would
+      otherwise use the shared ``/tmp/localstack`` and ``/var/lib/localstack`` instead of ``root``.
+    - ``GATEWAY_LISTEN``/``LOCALSTACK_HOST``: listen on ``listen`` (loopback unless a Lambda
+      container must reach it back), and write the loopback address
       (not ``localhost.localstack.cloud``, which needs DNS) into queue URLs and SNS links.
     - ``SQS_ENDPOINT_STRATEGY=path``: queue URLs on the gateway's own host and port.
     - ``DNS_ADDRESS=0``: LocalStack's DNS server would look up an upstream resolver on the net.
@@ -73,13 +84,15 @@ def localstack_environment(port: int, root: Path, base: Mapping[str, str]) -> di
       test does not pay for their start (or time out on it).
     - The caller's ``AWS_*`` variables are dropped: they are for clients of LocalStack, not for
       LocalStack's internal clients.
+    - ``extra`` last: what the deployed chain adds (Lambda's settings, scripts/deployed/chain.py).
     """
     env = {
         name: value for name, value in base.items() if not name.startswith(_INHERITED_AWS_PREFIX)
     }
     env.update(
-        SERVICES=",".join(SERVICES),
-        GATEWAY_LISTEN=f"127.0.0.1:{port}",
+        SERVICES=",".join(services),
+        OVERRIDE_IN_DOCKER="0",
+        GATEWAY_LISTEN=f"{listen}:{port}",
         LOCALSTACK_HOST=f"127.0.0.1:{port}",
         SQS_ENDPOINT_STRATEGY="path",
         DNS_ADDRESS="0",
@@ -90,6 +103,7 @@ def localstack_environment(port: int, root: Path, base: Mapping[str, str]) -> di
         FILESYSTEM_ROOT=str(root),
         TMPDIR=str(root / "tmp"),
     )
+    env.update(extra or {})
     return env
 
 
@@ -106,10 +120,10 @@ def health(endpoint: str) -> dict[str, str] | None:
     return {str(k): str(v) for k, v in services.items()} if isinstance(services, dict) else None
 
 
-def is_ready(states: Mapping[str, str] | None) -> bool:
+def is_ready(states: Mapping[str, str] | None, services: tuple[str, ...] = SERVICES) -> bool:
     """Whether every service the tests use reports ``available`` or ``running``."""
     return states is not None and all(
-        states.get(name) in ("available", "running") for name in SERVICES
+        states.get(name) in ("available", "running") for name in services
     )
 
 
@@ -147,11 +161,18 @@ class LocalStackProcess:
 
 
 def start(
-    root: Path, *, python: Path | None = None, timeout: float = READY_TIMEOUT
+    root: Path,
+    *,
+    python: Path | None = None,
+    timeout: float = READY_TIMEOUT,
+    services: tuple[str, ...] = SERVICES,
+    listen: str = "127.0.0.1",
+    extra: Mapping[str, str] | None = None,
 ) -> LocalStackProcess:
     """Start LocalStack (``python``: default ``VENV_PYTHON``) with its state under ``root`` and
     wait (at most ``timeout`` seconds in all) until its services are ready. Raises
-    ``LocalStackError`` with its log tail otherwise."""
+    ``LocalStackError`` with its log tail otherwise. ``services``, ``listen`` and ``extra``: see
+    ``localstack_environment``."""
     python = python or VENV_PYTHON
     if not python.exists():
         raise LocalStackError(f"{python} is missing: `make localstack-test` creates it")
@@ -168,7 +189,9 @@ def start(
         process = subprocess.Popen(  # noqa: S603
             [str(python), "-m", "localstack.runtime.main"],
             cwd=run_root,
-            env=localstack_environment(port, run_root, os.environ),
+            env=localstack_environment(
+                port, run_root, os.environ, services=services, listen=listen, extra=extra
+            ),
             stdin=subprocess.DEVNULL,
             stdout=log_file,
             stderr=subprocess.STDOUT,
@@ -177,7 +200,7 @@ def start(
         while time.monotonic() < deadline and process.poll() is None:
             if candidate.port_taken():
                 break
-            if is_ready(health(endpoint)):
+            if is_ready(health(endpoint), services):
                 return candidate
             time.sleep(0.25)
         exited, port_taken = process.poll(), candidate.port_taken()
@@ -192,7 +215,7 @@ def start(
         )
         break
     raise LocalStackError(
-        f"LocalStack ({', '.join(SERVICES)}) {problem}; last lines of its log:\n{log_tail}"
+        f"LocalStack ({', '.join(services)}) {problem}; last lines of its log:\n{log_tail}"
     )
 
 

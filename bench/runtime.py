@@ -1,0 +1,341 @@
+"""``make runtime-bench``: the function and a tutorial-sized one, side by side, inside a Lambda
+runtime (LocalStack's own Lambda, in Docker: the chain of ``make deploy-test``), and the section
+of docs/benchmarks.md between ``<!-- runtime:begin -->`` and ``<!-- runtime:end -->``.
+
+Why: every other figure of docs/benchmarks.md is measured in a plain process; this one is the
+packaged artifact, deployed with ``sam deploy``, started by a Lambda runtime (the runtime
+interface client in a container) and timed by the runtime's own REPORT line.
+
+- **Duration** is the REPORT line's, for an invocation with a 1 KB input (10 products): the
+  first in a new container (cold) and the following ones (warm).
+- **Init**: LocalStack's Lambda init prints no ``Init Duration`` in its REPORT line, so the init
+  phase's main part is read inside the runtime instead: ``PYTHONPROFILEIMPORTTIME=1`` on both
+  functions, and the cumulative import time of the handler's module (what the runtime does
+  before the first invocation), from the function's own log.
+- Each round changes an environment variable of both functions (LocalStack then replaces their
+  containers), so each round starts cold; medians over the rounds and over the warm calls.
+- The tutorial function: GET, ``json.loads``, ``sum``, PUT, its client created in the handler
+  (``bench/tutorial_lambda.py``); boto3 is packaged with it, since the stand-in runtime image
+  has none (AWS's python3.13 image has one; either way it is imported at init).
+
+    .venv/bin/python bench/runtime.py [--lambda-init PATH] [--rounds 5] [--warm 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import io
+import json
+import platform
+import re
+import statistics
+import sys
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+ROOT: Final = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts" / "deployed"))
+
+import chain as chain_module  # noqa: E402 - after its directory is on the path
+import stack  # noqa: E402
+
+DOC: Final = ROOT / "docs" / "benchmarks.md"
+BEGIN: Final = "<!-- runtime:begin -->"
+END: Final = "<!-- runtime:end -->"
+TUTORIAL_SOURCE: Final = ROOT / "bench" / "tutorial_lambda.py"
+#: What the tutorial zip takes from the function's build: boto3 and what it imports.
+BOTO3_PACKAGES: Final = (
+    "boto3",
+    "botocore",
+    "s3transfer",
+    "jmespath",
+    "dateutil",
+    "urllib3",
+    "six.py",
+)
+INPUT_KEY: Final = "bench/market_infos.json"
+INPUT: Final = json.dumps({"products": [{"name": f"p{i}", "price": 10 + i} for i in range(10)]})
+_IMPORT_LINE: Final = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \| ( *)(\S+)\s*$")
+
+
+def import_ms(lines: list[str], module: str) -> float | None:
+    """Cumulative import time (ms) of ``module`` and its parent packages, from
+    ``-X importtime`` lines: the outermost entries whose name is ``module`` or a parent of it."""
+    parts = module.split(".")
+    names = {".".join(parts[: i + 1]) for i in range(len(parts))}
+    total, found = 0, False
+    for line in lines:
+        match = _IMPORT_LINE.match(line)
+        if match and match.group(4) in names and len(match.group(3)) <= 1:
+            total += int(match.group(2))
+            found = True
+    return total / 1000 if found else None
+
+
+@dataclass
+class Function:
+    """One of the two functions under measurement."""
+
+    label: str
+    name: str
+    module: str
+    cold_ms: list[float]
+    warm_ms: list[float]
+    init_ms: list[float]
+
+
+def tutorial_zip(build_dir: Path) -> bytes:
+    """The tutorial's handler as ``tutorial.py``, with boto3 from the function's build."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.write(TUTORIAL_SOURCE, "tutorial.py")
+        for name in BOTO3_PACKAGES:
+            path = build_dir / name
+            if path.is_file():
+                archive.write(path, name)
+                continue
+            for file in sorted(path.rglob("*")):
+                if file.is_file() and "__pycache__" not in file.parts:
+                    archive.write(file, file.relative_to(build_dir).as_posix())
+    return buffer.getvalue()
+
+
+def invoke(lam: Any, name: str, event: dict[str, Any]) -> tuple[str, stack.Report]:
+    """A synchronous invocation; its request id and the REPORT line of its log tail."""
+    response = lam.invoke(FunctionName=name, Payload=json.dumps(event).encode(), LogType="Tail")
+    payload = response["Payload"].read()
+    if response.get("FunctionError"):
+        raise RuntimeError(f"{name} failed: {payload[:500]!r}")
+    tail = base64.b64decode(response["LogResult"]).decode("utf-8", "replace").splitlines()
+    (report,) = stack.reports(tail)
+    return report.request_id, report
+
+
+def set_round(lam: Any, name: str, number: int) -> None:
+    """A new environment variable value (so the next invocation is cold), import timing on."""
+    variables = (
+        lam.get_function_configuration(FunctionName=name)
+        .get("Environment", {})
+        .get("Variables", {})
+    )
+    variables.update(PYTHONPROFILEIMPORTTIME="1", BENCH_ROUND=str(number))
+    lam.update_function_configuration(FunctionName=name, Environment={"Variables": variables})
+    stack.wait_for(
+        lambda: (
+            True
+            if lam.get_function_configuration(FunctionName=name)["LastUpdateStatus"] == "Successful"
+            else None
+        ),
+        timeout=120,
+        what=f"{name} updated",
+    )
+
+
+def request_lines(lines: list[str], request_id: str) -> list[str]:
+    """The lines of the log from the init before ``request_id``'s START to its REPORT: a cold
+    container logs its imports before its first START."""
+    start = next(
+        i for i, line in enumerate(lines) if line.startswith(f"START RequestId: {request_id}")
+    )
+    previous_report = max(
+        (i for i, line in enumerate(lines[:start]) if line.startswith("REPORT RequestId: ")),
+        default=-1,
+    )
+    return lines[previous_report + 1 : start]
+
+
+@dataclass
+class Inputs:
+    """A versioned bucket without notifications: before each invocation (untimed) the input is
+    uploaded again, a new version with a later sequencer, so every call of ours is a fresh
+    record that replaces an existing result (HEAD, GET, PUT), as when a market's file is
+    updated; the tutorial reads the same object."""
+
+    s3: Any
+    bucket: str
+    uploads: int = 0
+
+    def fresh_event(self) -> dict[str, Any]:
+        self.uploads += 1
+        put: dict[str, Any] = self.s3.put_object(
+            Bucket=self.bucket, Key=INPUT_KEY, Body=INPUT.encode()
+        )
+        return stack.s3_notification(
+            {
+                "bucket": self.bucket,
+                "key": INPUT_KEY,
+                "version_id": put["VersionId"],
+                "etag": put["ETag"].strip('"'),
+                "size": len(INPUT),
+                "sequencer": f"{self.uploads:018X}",
+            }
+        )
+
+
+def init_ms(logs: Any, function: Function, request_id: str) -> float:
+    """The handler module's import time before ``request_id`` (a cold start), from the log."""
+    group = stack.log_group_of(function.name)
+    found: float = stack.wait_for(
+        lambda: import_ms(request_lines(stack.log_lines(logs, group), request_id), function.module),
+        timeout=60,
+        what=f"{function.name}'s import times",
+    )
+    return found
+
+
+def measure(
+    chain: chain_module.Chain,
+    functions: list[Function],
+    inputs: Inputs,
+    *,
+    rounds: int,
+    warm: int,
+    progress: Callable[[str], None],
+) -> None:
+    """Alternate the functions within each round, so that both see the same machine."""
+    lam, logs = stack.client(chain, "lambda"), stack.client(chain, "logs")
+    for number in range(rounds):
+        for function in functions:
+            set_round(lam, function.name, number)
+        for function in functions:
+            request_id, report = invoke(lam, function.name, inputs.fresh_event())
+            function.cold_ms.append(report.duration_ms)
+            function.init_ms.append(init_ms(logs, function, request_id))
+        for _ in range(warm):
+            for function in functions:
+                event = inputs.fresh_event()
+                function.warm_ms.append(invoke(lam, function.name, event)[1].duration_ms)
+        progress(f"round {number + 1}/{rounds} done")
+
+
+def section(functions: list[Function], rounds: int, warm: int, seconds: float) -> str:
+    """The Markdown between the runtime markers."""
+    ours, tutorial = functions
+
+    def row(label: str, pick: Callable[[Function], list[float]]) -> str:
+        a, b = statistics.median(pick(ours)), statistics.median(pick(tutorial))
+        return f"| {label} | {a:.1f} ms | {b:.1f} ms | {a / b:.2f}× |"
+
+    when = datetime.now(UTC).strftime("%Y-%m-%d")
+    return "\n".join(
+        [
+            "",
+            f"Measured by `make runtime-bench` on {when} ({platform.machine()}, 2 cores shared; "
+            f"{rounds} cold starts and {rounds * warm} warm invocations per function, "
+            f"alternating; {seconds / 60:.0f} minutes). Regenerated by each run; edit "
+            "`bench/runtime.py`, not this section.",
+            "",
+            "## Inside a Lambda runtime (LocalStack's Lambda)",
+            "",
+            "Both functions deployed into the same LocalStack (the chain of `make deploy-test`: "
+            "this project's python3.13 runtime image, 512 MB, x86_64), a 1 KB input of 10 "
+            "products, S3 on the same machine. Medians:",
+            "",
+            "| phase | market-totals | tutorial (GET, json.loads, sum, PUT) | ratio |",
+            "|---|---:|---:|---:|",
+            row("init: import of the handler's module", lambda f: f.init_ms),
+            row("first invocation in a new container (Duration)", lambda f: f.cold_ms),
+            row("warm invocation (Duration)", lambda f: f.warm_ms),
+            "",
+            "Init is the cumulative `-X importtime` of the handler's module in the runtime "
+            "(LocalStack's init prints no `Init Duration`); Duration is the runtime's REPORT "
+            "line. Before each call (untimed) the input is uploaded again (a new version, a "
+            "later sequencer, in a bucket without notifications), so each call of ours is a "
+            "fresh record replacing an existing result: HEAD, GET, conditional PUT, against "
+            "the tutorial's GET and PUT (no ordering, no validation, no exact decimals).",
+            "",
+        ]
+    )
+
+
+def write_section(text: str) -> None:
+    document = DOC.read_text(encoding="utf-8")
+    block = f"{BEGIN}\n{text}\n{END}"
+    if BEGIN in document:
+        before, rest = document.split(BEGIN, 1)
+        document = before + block + rest.split(END, 1)[1]
+    else:
+        document = document.replace("<!-- bench:end -->\n", f"<!-- bench:end -->\n\n{block}\n", 1)
+    DOC.write_text(document, encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--lambda-init", type=Path, default=None)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--warm", type=int, default=10)
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+
+    def progress(message: str) -> None:
+        print(f"[{time.monotonic() - started:6.0f} s] {message}", flush=True)
+
+    with tempfile.TemporaryDirectory(prefix="runtime-bench-") as root:
+        try:
+            running = chain_module.running(Path(root), init=args.lambda_init)
+            chain = running.__enter__()
+        except chain_module.Missing as error:
+            print(error, file=sys.stderr)
+            return 1
+        try:
+            progress(f"chain up at {chain.endpoint}")
+            outputs = stack.deploy(
+                chain, "mt-runtime-bench", {"Architectures": "x86_64", "LogLevel": "INFO"}
+            )
+            ours = outputs["FunctionName"]
+            s3, lam = stack.client(chain, "s3"), stack.client(chain, "lambda")
+            role = lam.get_function_configuration(FunctionName=ours)["Role"]
+            lam.create_function(
+                FunctionName="tutorial-total",
+                Runtime="python3.13",
+                Architectures=["x86_64"],
+                Handler="tutorial.lambda_handler",
+                Role=role,
+                MemorySize=512,
+                Timeout=30,
+                Code={
+                    "ZipFile": tutorial_zip(stack.BUILT_TEMPLATE.parent / "MarketTotalsFunction")
+                },
+            )
+            stack.wait_for(
+                lambda: (
+                    True
+                    if lam.get_function_configuration(FunctionName="tutorial-total")["State"]
+                    == "Active"
+                    else None
+                ),
+                timeout=120,
+                what="the tutorial function",
+            )
+            progress("both functions deployed")
+            inputs = Inputs(s3, "runtime-bench-inputs")
+            s3.create_bucket(Bucket=inputs.bucket)
+            s3.put_bucket_versioning(
+                Bucket=inputs.bucket, VersioningConfiguration={"Status": "Enabled"}
+            )
+            functions = [
+                Function("market-totals", ours, "handler.app", [], [], []),
+                Function("tutorial", "tutorial-total", "tutorial", [], [], []),
+            ]
+            measure(chain, functions, inputs, rounds=args.rounds, warm=args.warm, progress=progress)
+        finally:
+            running.__exit__(None, None, None)
+    write_section(section(functions, args.rounds, args.warm, time.monotonic() - started))
+    for function in functions:
+        print(
+            f"{function.label}: init {statistics.median(function.init_ms):.1f} ms, cold "
+            f"{statistics.median(function.cold_ms):.1f} ms, warm "
+            f"{statistics.median(function.warm_ms):.1f} ms"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
