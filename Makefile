@@ -13,7 +13,7 @@ export SAM_CLI_TELEMETRY := 0
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: help setup run test quick lint typecheck unit bench clean template-check \
-  local-invoke-proof localstack-test deploy-test mutation
+  local-invoke-proof localstack-test deployed-chain deploy-test runtime-bench mutation
 
 # The template's tools, each in a virtualenv of its own: the SAM CLI and checkov pin boto3
 # versions that conflict with each other and with the function's (requirements.txt).
@@ -134,7 +134,7 @@ localstack-test: $(STAMP) $(LOCALSTACK_STAMP) ## end to end: LocalStack's own S3
 # stand-in image is amd64), every Trigger end to end. LAMBDA_INIT: LocalStack's Lambda init
 # binary, for a machine without internet (with internet LocalStack downloads it; leave it unset).
 LAMBDA_INIT ?=
-deploy-test: $(STAMP) $(TOOLS_STAMP) $(LOCALSTACK_STAMP) ## sam deploy onto LocalStack, its Lambda in Docker, every trigger end to end (root; LAMBDA_INIT=path offline)
+deployed-chain: $(STAMP) $(TOOLS_STAMP) $(LOCALSTACK_STAMP)
 	@test -n "$(PY313)" || { echo "sam build needs a python3.13 (pyenv's or on PATH)"; exit 1; }
 	scripts/sam_local/ensure_docker.sh --registry
 	scripts/sam_local/build_stand_in_image.sh
@@ -142,7 +142,12 @@ deploy-test: $(STAMP) $(TOOLS_STAMP) $(LOCALSTACK_STAMP) ## sam deploy onto Loca
 	  --parameter-overrides Architectures=x86_64
 	$(PYTHON) scripts/native_arch.py --build-dir .aws-sam/build-x86_64/MarketTotalsFunction \
 	  --architecture x86_64
+
+deploy-test: deployed-chain ## sam deploy onto LocalStack, its Lambda in Docker, every trigger end to end (root; LAMBDA_INIT=path offline; ~8 min)
 	LAMBDA_INIT="$(LAMBDA_INIT)" $(BIN)/pytest tests/deployed -p no:cacheprovider $(PYTEST_ARGS)
+
+runtime-bench: deployed-chain ## the function and a tutorial one inside LocalStack's Lambda: init and Duration, into docs/benchmarks.md (root; LAMBDA_INIT as deploy-test)
+	$(BIN)/python bench/runtime.py $(if $(LAMBDA_INIT),--lambda-init "$(LAMBDA_INIT)")
 
 test: lint typecheck unit template-check ## the README's test command: lint, types, the unit suite, the template (CI adds localstack-test, local-invoke-proof, deploy-test)
 

@@ -45,12 +45,21 @@ def test_nothing_in_the_repository_points_outside_it() -> None:
     # The team's folder beside the clone, and its spec: spelled in parts so that this file does
     # not name them itself.
     outside = ("/".join(("..", "shared")), "CONTRACT" + ".md")
+    # The one exception: CI's entry point may pass a tool from the team's tools folder to a make
+    # target as an optional setting (`make target NAME=<that folder>/...`, a whole line); the
+    # docs name the setting, never the path.
+    ci_setting = re.compile(
+        r"^make [\w-]+ [A-Z_]+=" + re.escape("/".join(("..", "shared", "tools"))) + r"/\S+$",
+        re.MULTILINE,
+    )
     offenders = []
     for name in tracked:
         path = ROOT / name
         if not path.is_file():
             continue
         text = path.read_bytes().decode("utf-8", "ignore")
+        if name == ".ci/run":
+            text = ci_setting.sub("", text)
         if any(mention in text for mention in outside):
             offenders.append(name)
     assert offenders == []
