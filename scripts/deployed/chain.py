@@ -289,6 +289,7 @@ def running(root: Path, *, init: Path | None) -> Iterator[Chain]:
     containers) and the registry are stopped however the block ends."""
     bridge = docker_bridge_address()
     registry = start_registry(root / "registry")
+    image = ""
     try:
         image = push_image(RUNTIME_IMAGE, registry)
         settings = lambda_settings(bridge, image)
@@ -319,3 +320,6 @@ def running(root: Path, *, init: Path | None) -> Iterator[Chain]:
             localstack.stop()
     finally:
         registry.stop()
+        # The registry's tag of the image (a new port each run): removed, the image stays.
+        if image:
+            _run(["docker", "image", "rm", image])
