@@ -91,6 +91,35 @@ def put_event(
 ) -> dict[str, Any]:
     """An S3 notification in the shape S3 (and ``sam local generate-event s3 put``) sends."""
     obj: dict[str, Any] = {"key": quote_plus(key, safe="/"), "size": size, "eTag": etag}
+    return _notification(bucket, event_name, obj, sequencer=sequencer, version_id=version_id)
+
+
+def delete_event(
+    bucket: str,
+    key: str,
+    *,
+    sequencer: str | None,
+    version_id: str | None = None,
+    delete_marker: bool = False,
+    lifecycle: bool = False,
+) -> dict[str, Any]:
+    """The S3 notification of a deletion, in the shape S3's user guide documents: no ETag and no
+    size; ``versionId`` names the version deleted, or the delete marker made
+    (``DeleteMarkerCreated``); ``lifecycle`` for an expiry (``LifecycleExpiration:*``)."""
+    prefix = "LifecycleExpiration" if lifecycle else "ObjectRemoved"
+    name = f"{prefix}:{'DeleteMarkerCreated' if delete_marker else 'Delete'}"
+    obj: dict[str, Any] = {"key": quote_plus(key, safe="/")}
+    return _notification(bucket, name, obj, sequencer=sequencer, version_id=version_id)
+
+
+def _notification(
+    bucket: str,
+    event_name: str,
+    obj: dict[str, Any],
+    *,
+    sequencer: str | None,
+    version_id: str | None,
+) -> dict[str, Any]:
     if sequencer is not None:
         obj["sequencer"] = sequencer
     if version_id is not None:
@@ -115,6 +144,30 @@ def put_event(
             }
         ]
     }
+
+
+def delete_and_tell(
+    client: S3Client,
+    bucket: str,
+    key: str,
+    *,
+    version_id: str | None = None,
+    sequencer: str | None = None,
+) -> dict[str, Any]:
+    """Delete ``key`` (only ``version_id`` where given) and return the notification S3 sends for
+    that deletion: ``DeleteMarkerCreated`` where a versioned bucket made a delete marker. The
+    sequencer is a fresh one unless given."""
+    if version_id is None:
+        answer = client.delete_object(Bucket=bucket, Key=key)
+    else:
+        answer = client.delete_object(Bucket=bucket, Key=key, VersionId=version_id)
+    return delete_event(
+        bucket,
+        key,
+        sequencer=sequencer or new_sequencer(),
+        version_id=answer.get("VersionId") or version_id,
+        delete_marker=bool(answer.get("DeleteMarker")) and version_id is None,
+    )
 
 
 def event_keys(event: dict[str, Any]) -> Iterator[tuple[str, str]]:

@@ -86,10 +86,17 @@ def test_with_the_harness_lock_one_conditional_create_wins(
 
 
 def _sequencers(rng: random.Random) -> list[str]:
-    """Increasing sequencers, as S3 gives successive writes of one key: hex of mixed lengths,
-    some left-padded, so that comparing them as plain strings would pick the wrong one."""
+    """Increasing sequencers, as S3 gives successive writes of one key: hex of mixed lengths
+    (trailing zeros dropped: S3 compares them right-padded) and mixed case, so that comparing
+    them as plain strings or as unpadded numbers would pick the wrong one."""
     values = sorted(rng.sample(range(0xC0, 0x1400), WRITERS))
-    return ["0" * rng.randint(0, 2) + f"{value:X}" for value in values]
+    shown = []
+    for value in values:
+        digits = f"{value:04X}"
+        if rng.random() < 0.5:
+            digits = digits.rstrip("0")
+        shown.append(digits.lower() if rng.random() < 0.5 else digits)
+    return shown
 
 
 def _invoke(event: dict[str, Any]) -> str:

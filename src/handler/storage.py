@@ -206,17 +206,25 @@ def open_source(
     return source
 
 
-def is_current(client: S3Client, bucket: str, key: str, version: Version) -> bool:
-    """Whether ``version`` (as read) is still the key's current object: asked again after a
-    conflicting write, when the result another invocation wrote may come from a newer one."""
+def current_version(client: S3Client, bucket: str, key: str) -> Version | None:
+    """The key's current object (its version id and ETag), or ``None`` where the key has none:
+    deleted in an unversioned bucket, or a delete marker current in a versioned one (a HEAD
+    without a version id answers 404 to both)."""
     try:
         head = client.head_object(Bucket=bucket, Key=key)
     except ClientError as error:
         if _code(error) in _GONE:
-            return False
+            return None
         raise
-    now = Version(_version(head.get("VersionId")), head["ETag"].strip('"'), None)
-    return now.same_as(version)
+    return Version(_version(head.get("VersionId")), head["ETag"].strip('"'), None)
+
+
+def is_current(client: S3Client, bucket: str, key: str, version: Version) -> bool:
+    """Whether ``version`` (as read) is still the key's current object: asked again after a
+    conflicting write, when the result another invocation wrote may come from a newer one, or
+    the result we compared against was withdrawn because the key was deleted."""
+    now = current_version(client, bucket, key)
+    return now is not None and now.same_as(version)
 
 
 def stored_result(client: S3Client, bucket: str, key: str) -> StoredResult | None:
@@ -284,3 +292,15 @@ def write_result(
             raise ResultConflict(key) from None
         raise
     return _stored(response["ETag"], metadata)
+
+
+def withdraw_result(client: S3Client, bucket: str, key: str, *, replaces: StoredResult) -> None:
+    """Remove the result object, only if it is still ``replaces`` (S3's ``If-Match`` on
+    DeleteObject): a result written meanwhile, for a newer upload, is never removed. Raises
+    ``ResultConflict`` where it changed, or is already gone."""
+    try:
+        client.delete_object(Bucket=bucket, Key=key, IfMatch=replaces.etag)
+    except ClientError as error:
+        if _code(error) in _CONFLICT or _code(error) in _GONE:
+            raise ResultConflict(key) from None
+        raise
