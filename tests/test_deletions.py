@@ -16,7 +16,15 @@ from handler.deletions import follow_deletion
 from handler.processing import MAX_WRITE_ATTEMPTS, REASONS, Outcome, process
 from handler.settings import Settings
 from handler.sources import object_events
-from support import BUCKET, delete, read_result, upload, upload_price, version_of
+from support import (
+    BUCKET,
+    delete,
+    load_event,
+    read_result,
+    upload,
+    upload_price,
+    version_of,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -138,9 +146,12 @@ def test_removing_a_delete_marker_brings_the_total_back(
     run(marker, context)
     assert not has_result(versioned)
 
-    assert run(delete(versioned, KEY, version_id=version_of(marker), sequencer="0C"), context)[
-        "status"
-    ] == "ok"
+    assert (
+        run(delete(versioned, KEY, version_id=version_of(marker), sequencer="0C"), context)[
+            "status"
+        ]
+        == "ok"
+    )
     assert total(versioned) == 300
 
 
@@ -344,3 +355,75 @@ def test_every_deletion_reason_is_explained() -> None:
 def test_a_batch_report_names_a_withdrawn_result() -> None:
     outcome = Outcome(BUCKET, KEY, "withdrawn", result_key=RESULT)
     assert _result_string(outcome) == f"withdrawn: {RESULT}"
+
+
+# --- every deletion shape S3 sends, end to end ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "delete.json",
+        "delete-marker.json",
+        "delete-version.json",
+        "lifecycle-expiration-delete.json",
+        "lifecycle-expiration-delete-marker.json",
+        "eventbridge-object-deleted.json",
+        "eventbridge-lifecycle-expiration.json",
+    ],
+)
+@pytest.mark.parametrize("bucket_kind", ["unversioned", "versioned"])
+def test_each_sample_deletion_withdraws_the_result(
+    s3: S3Client, context: LocalContext, name: str, bucket_kind: str
+) -> None:
+    if bucket_kind == "versioned":
+        s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    event = load_event(name)
+    [item] = object_events(event)
+    result = item.key.rsplit("/", 1)[0] + "/total_price.json"
+    run(upload(s3, item.key, b'{"products": [{"price": 4}]}', sequencer="0001"), context)
+    s3.delete_object(Bucket=BUCKET, Key=item.key)
+
+    # The sample's version id names no version of this bucket: the key's state decides.
+    assert run(event, context) == {
+        "bucket": BUCKET,
+        "key": item.key,
+        "status": "withdrawn",
+        "result_key": result,
+    }
+    assert s3.list_objects_v2(Bucket=BUCKET, Prefix=result)["KeyCount"] == 0
+
+
+def test_deletions_through_sqs_and_sns_fail_no_message(
+    versioned: S3Client, context: LocalContext
+) -> None:
+    run(upload_price(versioned, 100, "0001", KEY), context)
+    versioned.delete_object(Bucket=BUCKET, Key=KEY)
+
+    # Two messages: the deletion itself, and the delete marker's notification through SNS.
+    assert lambda_handler(load_event("sqs-s3-delete.json"), context) == {"batchItemFailures": []}
+    assert not has_result(versioned)
+
+
+def test_a_late_deletion_through_sqs_fails_no_message(s3: S3Client, context: LocalContext) -> None:
+    run(upload_price(s3, 100, "FFFFFFFFFFFFFFFFFFFF", KEY), context)  # later than the samples'
+    assert lambda_handler(load_event("sqs-s3-delete.json"), context) == {"batchItemFailures": []}
+    assert total(s3) == 100
+
+
+def test_a_deletion_s3_fails_to_answer_is_a_failed_message(
+    s3: S3Client, context: LocalContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run(upload_price(s3, 100, "0001", KEY), context)
+    s3.delete_object(Bucket=BUCKET, Key=KEY)
+
+    def refuse(client: S3Client) -> None:
+        def denied(**_: Any) -> None:
+            raise storage.ResultConflict("S3 did not answer")  # stands for any S3 failure
+
+        client.meta.events.register("before-parameter-build.s3.DeleteObject", denied)
+
+    on_handler_clients(monkeypatch, refuse)
+    answer = lambda_handler(load_event("sqs-s3-delete.json"), context)
+    assert len(answer["batchItemFailures"]) == 2
+    assert has_result(s3)
