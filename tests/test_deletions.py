@@ -183,6 +183,7 @@ def test_a_late_deletion_leaves_the_newer_total_alone(
     s3: S3Client,
     context: LocalContext,
     s3_calls: list[str],
+    *,
     sequencers: tuple[str, str, str],
     reason: str,
     calls: int,
@@ -320,7 +321,11 @@ def test_a_promotion_whose_object_goes_meanwhile_writes_nothing(
     second = upload_price(versioned, 200, "0B", KEY)
     run(second, context)
     removal = delete(versioned, KEY, version_id=version_of(second), sequencer="0C")
-    before_first(monkeypatch, "GetObject", lambda: versioned.delete_object(Bucket=BUCKET, Key=KEY))
+
+    def marker() -> None:
+        versioned.delete_object(Bucket=BUCKET, Key=KEY)
+
+    before_first(monkeypatch, "GetObject", marker)
 
     assert run(removal, context)["reason"] == storage.SOURCE_DELETED
     assert total(versioned) == 200  # the marker's own event withdraws it

@@ -78,7 +78,9 @@ def follow_deletion(client: S3Client, event: ObjectEvent, settings: Settings) ->
             return Outcome(bucket, key, "withdrawn", result_key=target[1])
         if mine is not None and current.same_as(mine):
             return skipped("KeyHasCurrentObject")
-        return _promote(client, event, current, stored, target, settings)
+        return _promote(
+            client, event, current=current, stored=stored, target=target, settings=settings
+        )
     raise storage.ResultConflict(f"{target[1]} changed on each of {MAX_WRITE_ATTEMPTS} looks")
 
 
@@ -93,6 +95,7 @@ def _is_late(deletion: Version, result: Version) -> bool:
 def _promote(
     client: S3Client,
     event: ObjectEvent,
+    *,
     current: Version,
     stored: storage.StoredResult | None,
     target: tuple[str, str],
@@ -121,3 +124,25 @@ def _promote(
     )
     lost_to = _write(client, target, body, (bucket, key, read), stored)
     return outcome if lost_to is None else Outcome(bucket, key, "skipped", reason=lost_to)
+
+
+def withdraw_orphan(client: S3Client, bucket: str, out_key: str, settings: Settings) -> Outcome:
+    """A backfill's reconciliation: remove the result at ``out_key`` (in ``bucket``, where
+    results sit beside their inputs) if the input it was computed from has no current object,
+    conditionally, as a deletion event would. The result is read first (it names its input),
+    then the input is looked at: 3 requests for an orphan, 2 where the input exists after all.
+    """
+    target = (bucket, out_key)
+    found = storage.read_result_source(client, *target)
+    if found is None or result_key(found[1], settings.result_name) != out_key:
+        return Outcome(bucket, out_key, "skipped", reason="NoResultToWithdraw")
+    stored, key = found
+    if storage.current_version(client, bucket, key) is not None:
+        return Outcome(bucket, key, "skipped", reason="KeyHasCurrentObject")
+    try:
+        storage.withdraw_result(client, *target, replaces=stored)
+    except storage.ResultConflict:
+        # Rewritten since it was read: by a newer upload of its input, which stands.
+        return Outcome(bucket, key, "skipped", reason="ResultUpToDate")
+    KNOWN.remember(_where(client, target), None)
+    return Outcome(bucket, key, "withdrawn", result_key=out_key)

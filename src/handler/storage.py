@@ -12,7 +12,9 @@ against stale state fails with 412 and looks again.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
@@ -292,6 +294,27 @@ def write_result(
             raise ResultConflict(key) from None
         raise
     return _stored(response["ETag"], metadata)
+
+
+def read_result_source(client: S3Client, bucket: str, key: str) -> tuple[StoredResult, str] | None:
+    """The result at ``key`` and the input key its body names (``source.key``), or ``None``
+    where there is no result there, or the object is not one of ours. One GET: what a backfill
+    reads of a result whose folder lists no input, to tell which key it must look at."""
+    try:
+        response = client.get_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        if _code(error) in _GONE:
+            return None
+        raise
+    with contextlib.closing(response["Body"]) as body:
+        try:
+            source = json.loads(body.read()).get("source", {})
+        except (ValueError, AttributeError):
+            return None
+    source_key = source.get("key") if isinstance(source, dict) else None
+    if not isinstance(source_key, str):
+        return None
+    return _stored(response["ETag"], response.get("Metadata", {})), source_key
 
 
 def withdraw_result(client: S3Client, bucket: str, key: str, *, replaces: StoredResult) -> None:
