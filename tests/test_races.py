@@ -14,8 +14,11 @@ server's store; every call of the handler goes over HTTP.
 from __future__ import annotations
 
 import contextlib
+import json
 import random
 import threading
+import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -29,7 +32,7 @@ from handler import storage
 from handler.app import RecordsFailed, lambda_handler
 from handler.results import result_key
 from handler.settings import DEFAULT_RESULT_NAME
-from local_invoke import LocalContext
+from local_invoke import LocalContext, delete_and_tell, put_event
 from support import BUCKET, read_result
 
 if TYPE_CHECKING:
@@ -163,3 +166,97 @@ def test_of_50_concurrent_invocations_the_greatest_sequencer_always_wins(
     # Not vacuous: invocations did collide (more PUTs were tried than succeeded).
     put_attempts = sum(n for (call, _), n in faults.attempts.items() if call == "PutObject")
     assert put_attempts > writes
+
+
+# --- a deletion and a newer upload at once (docs/behaviour.md, "Deletions") -------------------
+
+
+class _S3Clock:
+    """S3's part in a race: each write and its sequencer in one step, so the sequencers say
+    the order in which the writes really happened, whatever order their events run in."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._count = 0x100
+
+    def _next(self) -> str:
+        self._count += 1
+        return f"{self._count:020X}"
+
+    def upload(self, client: S3Client, key: str, body: bytes) -> dict[str, Any]:
+        with self._lock:
+            put = client.put_object(Bucket=BUCKET, Key=key, Body=body)
+            sequencer = self._next()
+        return put_event(
+            BUCKET,
+            key,
+            etag=put["ETag"].strip('"'),
+            size=len(body),
+            sequencer=sequencer,
+            version_id=put.get("VersionId"),
+        )
+
+    def delete(self, client: S3Client, key: str) -> dict[str, Any]:
+        with self._lock:
+            return delete_and_tell(client, BUCKET, key, sequencer=self._next())
+
+
+def _expected_total(client: S3Client, key: str) -> Decimal | None:
+    """What the key's current object says: its total, or ``None`` where it has none."""
+    try:
+        body = client.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    except ClientError:
+        return None
+    return Decimal(sum(Decimal(str(p["price"])) for p in json.loads(body)["products"]))
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("atomic_moto", "concurrent_invocations")
+@pytest.mark.parametrize("bucket_kind", ["unversioned", "versioned"])
+def test_a_deletion_and_a_newer_upload_at_once_end_where_the_key_is(
+    server_s3: S3Client, bucket_kind: str
+) -> None:
+    if bucket_kind == "versioned":
+        server_s3.put_bucket_versioning(
+            Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"}
+        )
+    storage.new_client()  # boto3's default session sets itself up lazily, not thread-safely
+    rng = random.Random(17)
+    ended: Counter[str] = Counter()
+    for round_ in range(ROUNDS):
+        key = f"gone-{round_}/market_infos.json"
+        clock = _S3Clock()
+        assert _invoke(clock.upload(server_s3, key, market(["1"]))) == "ok"
+        start = threading.Barrier(2)
+
+        def deleter(
+            key: str = key, clock: _S3Clock = clock, start: threading.Barrier = start
+        ) -> str:
+            start.wait()
+            time.sleep(rng.random() / 100)
+            return _invoke(clock.delete(server_s3, key))
+
+        def uploader(
+            key: str = key,
+            clock: _S3Clock = clock,
+            start: threading.Barrier = start,
+            price: int = round_ + 2,
+        ) -> str:
+            start.wait()
+            time.sleep(rng.random() / 100)  # either may reach S3 first
+            return _invoke(clock.upload(server_s3, key, market([str(price)])))
+
+        with ThreadPoolExecutor(2) as pool:
+            for future in [pool.submit(deleter), pool.submit(uploader)]:
+                future.result()
+
+        expected = _expected_total(server_s3, key)
+        out = result_key(key, DEFAULT_RESULT_NAME)
+        if expected is None:
+            assert server_s3.list_objects_v2(Bucket=BUCKET, Prefix=out)["KeyCount"] == 0, round_
+        else:
+            assert Decimal(str(read_result(server_s3, out)["total"])) == expected, round_
+        ended["deleted" if expected is None else "uploaded"] += 1
+    # Both orders happened: some rounds ended deleted, some with the newer total.
+    assert ended["deleted"], ended
+    assert ended["uploaded"], ended
