@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from faults import on_handler_clients
+from faults import error_status, on_handler_clients
 from handler import storage
 from handler.app import _result_string, lambda_handler
 from handler.deletions import follow_deletion
@@ -432,3 +432,77 @@ def test_a_deletion_s3_fails_to_answer_is_a_failed_message(
     answer = lambda_handler(load_event("sqs-s3-delete.json"), context)
     assert len(answer["batchItemFailures"]) == 2
     assert has_result(s3)
+
+
+# --- a store without conditional deletes (LocalStack's S3) -------------------------------------
+
+
+def without_conditional_deletes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The handler's clients get ``501 NotImplemented`` for a DeleteObject with ``If-Match``,
+    as from LocalStack's S3; unconditional ones go through."""
+    refuse = error_status(501, "NotImplemented")
+
+    def install(client: S3Client) -> None:
+        def before_send(request: Any, event_name: str, **_: Any) -> Any:
+            conditional = event_name.endswith("DeleteObject") and "If-Match" in request.headers
+            return refuse(request) if conditional else None
+
+        client.meta.events.register_first("before-send.s3", before_send)
+
+    on_handler_clients(monkeypatch, install)
+
+
+def test_without_conditional_deletes_the_result_is_compared_then_removed(
+    server_s3: S3Client,
+    context: LocalContext,
+    monkeypatch: pytest.MonkeyPatch,
+    s3_calls: list[str],
+) -> None:
+    s3 = server_s3  # faults are injected into HTTP requests: a server, not an in-process mock
+    run(upload_price(s3, 100, "0A", KEY), context)
+    deletion = delete(s3, KEY, sequencer="0B")
+    without_conditional_deletes(monkeypatch)
+    s3_calls.clear()
+
+    assert run(deletion, context)["status"] == "withdrawn"
+    # The refused conditional DELETE, a HEAD to compare, the DELETE, and a look at the key.
+    assert s3_calls == [*WITHDRAWAL, "HeadObject", "DeleteObject", "HeadObject"]
+    assert not has_result(s3)
+
+
+def test_without_conditional_deletes_a_result_changed_meanwhile_is_looked_at_again(
+    server_s3: S3Client, context: LocalContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s3 = server_s3
+    run(upload_price(s3, 100, "0A", KEY), context)
+    deletion = delete(s3, KEY, sequencer="0B")
+    without_conditional_deletes(monkeypatch)
+    before_first(monkeypatch, "DeleteObject", lambda: rewrite_result(s3))
+
+    assert run(deletion, context)["status"] == "withdrawn"
+    assert not has_result(s3)
+
+
+def test_without_conditional_deletes_an_upload_made_meanwhile_is_totalled_again(
+    server_s3: S3Client, context: LocalContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s3 = server_s3
+    run(upload_price(s3, 100, "0A", KEY), context)
+    deletion = delete(s3, KEY, sequencer="0B")
+    without_conditional_deletes(monkeypatch)
+
+    deletes: list[bool] = []
+
+    def newer_upload() -> None:  # between the comparing HEAD and the unconditional DELETE
+        deletes.append(True)
+        if len(deletes) == 2:  # not before the refused conditional one
+            event = upload_price(s3, 200, "0C", KEY)
+            process(s3, object_events(event)[0], Settings.from_env())
+
+    before_first(monkeypatch, "DeleteObject", newer_upload, times=2)
+
+    assert run(deletion, context)["status"] == "ok"
+    assert total(s3) == 200
+
+
+pytest_plugins = ["harness"]

@@ -37,12 +37,12 @@ from handler.processing import (
     _write,
 )
 from handler.results import result_key
+from handler.sources import ObjectEvent
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
     from handler.settings import Settings
-    from handler.sources import ObjectEvent
 
 
 def follow_deletion(client: S3Client, event: ObjectEvent, settings: Settings) -> Outcome:
@@ -71,17 +71,34 @@ def follow_deletion(client: S3Client, event: ObjectEvent, settings: Settings) ->
                 # Nothing of this key's to withdraw (none, or another input's of its folder).
                 return skipped("NoResultToWithdraw")
             try:
-                storage.withdraw_result(client, *target, replaces=stored)
+                return _withdraw(client, event, stored, target, settings)
             except storage.ResultConflict:
                 continue  # the result changed since it was read: look again
-            KNOWN.remember(_where(client, target), None)
-            return Outcome(bucket, key, "withdrawn", result_key=target[1])
         if mine is not None and current.same_as(mine):
             return skipped("KeyHasCurrentObject")
         return _promote(
             client, event, current=current, stored=stored, target=target, settings=settings
         )
     raise storage.ResultConflict(f"{target[1]} changed on each of {MAX_WRITE_ATTEMPTS} looks")
+
+
+def _withdraw(
+    client: S3Client,
+    event: ObjectEvent,
+    stored: storage.StoredResult,
+    target: tuple[str, str],
+    settings: Settings,
+) -> Outcome:
+    """Remove the result if it is still ``stored``. Where the store could not make the removal
+    conditional, the key is looked at once more: if it has an object again, a result of that
+    upload may have been removed too, so the object is totalled."""
+    atomic = storage.withdraw_result(client, *target, replaces=stored)
+    KNOWN.remember(_where(client, target), None)
+    if not atomic and (current := storage.current_version(client, event.bucket, event.key)):
+        return _promote(
+            client, event, current=current, stored=None, target=target, settings=settings
+        )
+    return Outcome(event.bucket, event.key, "withdrawn", result_key=target[1])
 
 
 def _is_late(deletion: Version, result: Version) -> bool:
@@ -139,10 +156,9 @@ def withdraw_orphan(client: S3Client, bucket: str, out_key: str, settings: Setti
     stored, key = found
     if storage.current_version(client, bucket, key) is not None:
         return Outcome(bucket, key, "skipped", reason="KeyHasCurrentObject")
+    orphan = ObjectEvent(bucket, key, Version(None, None, None), created=False, deleted=True)
     try:
-        storage.withdraw_result(client, *target, replaces=stored)
+        return _withdraw(client, orphan, stored, target, settings)
     except storage.ResultConflict:
         # Rewritten since it was read: by a newer upload of its input, which stands.
         return Outcome(bucket, key, "skipped", reason="ResultUpToDate")
-    KNOWN.remember(_where(client, target), None)
-    return Outcome(bucket, key, "withdrawn", result_key=out_key)

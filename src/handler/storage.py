@@ -57,6 +57,9 @@ CLIENT_CONFIG: Final = Config(
 
 # Error codes meaning "that object or version is not there (any more)".
 _GONE: Final = frozenset({"NoSuchKey", "NoSuchVersion", "404", "NotFound"})
+# What a store answers for a request header it does not implement (LocalStack: If-Match on
+# DeleteObject).
+_NOT_IMPLEMENTED: Final = "NotImplemented"
 # Error codes meaning "a condition did not hold": 412, or 409 when S3 saw two conditional
 # writes to one key race.
 _CONFLICT: Final = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict", "409"})
@@ -317,13 +320,28 @@ def read_result_source(client: S3Client, bucket: str, key: str) -> tuple[StoredR
     return _stored(response["ETag"], response.get("Metadata", {})), source_key
 
 
-def withdraw_result(client: S3Client, bucket: str, key: str, *, replaces: StoredResult) -> None:
+def withdraw_result(client: S3Client, bucket: str, key: str, *, replaces: StoredResult) -> bool:
     """Remove the result object, only if it is still ``replaces`` (S3's ``If-Match`` on
     DeleteObject): a result written meanwhile, for a newer upload, is never removed. Raises
-    ``ResultConflict`` where it changed, or is already gone."""
+    ``ResultConflict`` where it changed, or is already gone. Returns whether the removal was
+    conditional.
+
+    Stores that do not implement conditional deletes (LocalStack's S3 answers ``NotImplemented``;
+    S3 has them since September 2025) get a HEAD, and an unconditional DELETE if the result is
+    still ``replaces``: ``False`` then, and the caller looks at the key again, since a result
+    written between the two requests went with it.
+    """
     try:
         client.delete_object(Bucket=bucket, Key=key, IfMatch=replaces.etag)
     except ClientError as error:
         if _code(error) in _CONFLICT or _code(error) in _GONE:
             raise ResultConflict(key) from None
-        raise
+        if _code(error) != _NOT_IMPLEMENTED:
+            raise
+    else:
+        return True
+    now = stored_result(client, bucket, key)
+    if now is None or now.etag != replaces.etag:
+        raise ResultConflict(key)
+    client.delete_object(Bucket=bucket, Key=key)
+    return False
