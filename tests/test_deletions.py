@@ -111,13 +111,21 @@ def test_a_create_never_processed_before_its_deletion_writes_nothing(
     assert not has_result(versioned)
 
 
-def test_removing_the_current_version_promotes_the_previous_one(
-    versioned: S3Client, context: LocalContext, s3_calls: list[str]
-) -> None:
+def current_version_removed(
+    versioned: S3Client, context: LocalContext
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Totals of 100 then 200, then the 200 version deleted: its create event, and the
+    deletion's."""
     run(upload_price(versioned, 100, "0A", KEY), context)
     second = upload_price(versioned, 200, "0B", KEY)
     run(second, context)
-    removal = delete(versioned, KEY, version_id=version_of(second), sequencer="0C")
+    return second, delete(versioned, KEY, version_id=version_of(second), sequencer="0C")
+
+
+def test_removing_the_current_version_promotes_the_previous_one(
+    versioned: S3Client, context: LocalContext, s3_calls: list[str]
+) -> None:
+    second, removal = current_version_removed(versioned, context)
     assert removal["Records"][0]["eventName"] == "ObjectRemoved:Delete"
     s3_calls.clear()
 
@@ -317,10 +325,7 @@ def test_a_create_whose_result_was_withdrawn_meanwhile_does_not_write_it_back(
 def test_a_promotion_whose_object_goes_meanwhile_writes_nothing(
     versioned: S3Client, context: LocalContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    run(upload_price(versioned, 100, "0A", KEY), context)
-    second = upload_price(versioned, 200, "0B", KEY)
-    run(second, context)
-    removal = delete(versioned, KEY, version_id=version_of(second), sequencer="0C")
+    _, removal = current_version_removed(versioned, context)
 
     def marker() -> None:
         versioned.delete_object(Bucket=BUCKET, Key=KEY)
@@ -334,10 +339,7 @@ def test_a_promotion_whose_object_goes_meanwhile_writes_nothing(
 def test_a_promotion_loses_to_a_later_upload_written_meanwhile(
     versioned: S3Client, context: LocalContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    run(upload_price(versioned, 100, "0A", KEY), context)
-    second = upload_price(versioned, 200, "0B", KEY)
-    run(second, context)
-    removal = delete(versioned, KEY, version_id=version_of(second), sequencer="0C")
+    _, removal = current_version_removed(versioned, context)
 
     def later_upload() -> None:
         event = upload_price(versioned, 300, "0D", KEY)
@@ -452,6 +454,12 @@ def without_conditional_deletes(monkeypatch: pytest.MonkeyPatch) -> None:
     on_handler_clients(monkeypatch, install)
 
 
+def totalled_then_deleted(s3: S3Client, context: LocalContext) -> dict[str, Any]:
+    """A result of ``KEY``, then ``KEY`` deleted: the deletion's event."""
+    run(upload_price(s3, 100, "0A", KEY), context)
+    return delete(s3, KEY, sequencer="0B")
+
+
 def test_without_conditional_deletes_the_result_is_compared_then_removed(
     server_s3: S3Client,
     context: LocalContext,
@@ -459,8 +467,7 @@ def test_without_conditional_deletes_the_result_is_compared_then_removed(
     s3_calls: list[str],
 ) -> None:
     s3 = server_s3  # faults are injected into HTTP requests: a server, not an in-process mock
-    run(upload_price(s3, 100, "0A", KEY), context)
-    deletion = delete(s3, KEY, sequencer="0B")
+    deletion = totalled_then_deleted(s3, context)
     without_conditional_deletes(monkeypatch)
     s3_calls.clear()
 
@@ -474,8 +481,7 @@ def test_without_conditional_deletes_a_result_changed_meanwhile_is_looked_at_aga
     server_s3: S3Client, context: LocalContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     s3 = server_s3
-    run(upload_price(s3, 100, "0A", KEY), context)
-    deletion = delete(s3, KEY, sequencer="0B")
+    deletion = totalled_then_deleted(s3, context)
     without_conditional_deletes(monkeypatch)
     before_first(monkeypatch, "DeleteObject", lambda: rewrite_result(s3))
 
@@ -487,8 +493,7 @@ def test_without_conditional_deletes_an_upload_made_meanwhile_is_totalled_again(
     server_s3: S3Client, context: LocalContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     s3 = server_s3
-    run(upload_price(s3, 100, "0A", KEY), context)
-    deletion = delete(s3, KEY, sequencer="0B")
+    deletion = totalled_then_deleted(s3, context)
     without_conditional_deletes(monkeypatch)
 
     deletes: list[bool] = []

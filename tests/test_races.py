@@ -32,8 +32,8 @@ from handler import storage
 from handler.app import RecordsFailed, lambda_handler
 from handler.results import result_key
 from handler.settings import DEFAULT_RESULT_NAME
-from local_invoke import LocalContext, delete_and_tell, put_event
-from support import BUCKET, read_result
+from local_invoke import LocalContext, delete_and_tell
+from support import BUCKET, read_result, upload
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -185,16 +185,7 @@ class _S3Clock:
 
     def upload(self, client: S3Client, key: str, body: bytes) -> dict[str, Any]:
         with self._lock:
-            put = client.put_object(Bucket=BUCKET, Key=key, Body=body)
-            sequencer = self._next()
-        return put_event(
-            BUCKET,
-            key,
-            etag=put["ETag"].strip('"'),
-            size=len(body),
-            sequencer=sequencer,
-            version_id=put.get("VersionId"),
-        )
+            return upload(client, key, body, sequencer=self._next())
 
     def delete(self, client: S3Client, key: str) -> dict[str, Any]:
         with self._lock:
