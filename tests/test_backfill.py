@@ -323,12 +323,15 @@ def test_an_orphan_whose_input_came_back_is_kept(
     s3: S3Client, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     orphaned_bucket(s3, capsys)
-    # Uploaded again after the listing passed it: the result's input exists after all.
+    # Uploaded again after the listing passed b/ (and before it leaves the folder, which makes
+    # b/'s result a candidate): the result's input exists after all.
     listing = backfill.list_objects
 
     def listing_then_upload(client: S3Client, bucket: str, prefix: str) -> Any:
-        yield from listing(client, bucket, prefix)
-        s3.put_object(Bucket=BUCKET, Key="b/market_infos.json", Body=market("1"))
+        for key, etag in listing(client, bucket, prefix):
+            if key == "c/sub/market_infos.json":  # the first key after b/
+                s3.put_object(Bucket=BUCKET, Key="b/market_infos.json", Body=market("1"))
+            yield key, etag
 
     monkeypatch.setattr(backfill, "list_objects", listing_then_upload)
     code, result, _ = run(capsys, "--bucket", BUCKET, "--workers", "1")
