@@ -82,6 +82,10 @@ def requests_per_record(endpoint: str) -> list[str]:
         "stale": "its version was overwritten before it ran",
         "update": "a new version; the container wrote the result it replaces (target ≤ 3)",
         "superseded": "older than the event already processed",
+        "late deletion": "a deletion older than the upload already processed (target ≤ 2)",
+        "noncurrent removed": "a noncurrent version deleted: nothing changes (target ≤ 2)",
+        "promotion": "the current version deleted: the previous one is totalled (target ≤ 4)",
+        "withdrawal": "a delete marker: the result is removed, conditionally (target ≤ 3)",
     }
     rows = ["| record | S3 requests | what | outcome |", "|---|---:|---|---|"]
     for name, what in meaning.items():

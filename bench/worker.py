@@ -89,6 +89,50 @@ def count_requests(key: str) -> dict[str, Any]:
         "stale": stale,
         "update": update,
         "superseded": superseded,
+        **count_deletion_requests(setup, key, run),
+    }
+
+
+def count_deletion_requests(setup: Any, key: str, run: Any) -> dict[str, Any]:
+    """S3 requests of deletion events, in a versioned bucket (where a version can be removed):
+    a late deletion (older than the upload already processed), a noncurrent version removed,
+    the current version removed (the previous one is promoted), and a delete marker (the
+    result is withdrawn)."""
+    import contextlib
+
+    from local_invoke import delete_and_tell, delete_event, put_event
+
+    # ``setup`` was made before the counting hook: its own requests are not counted.
+    bucket = f"{BUCKET}-versioned"
+    with contextlib.suppress(setup.exceptions.BucketAlreadyOwnedByYou):
+        setup.create_bucket(Bucket=bucket)
+    setup.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+
+    def upload(price: int) -> tuple[str, str, dict[str, Any]]:
+        body = f'{{"products": [{{"price": {price}}}]}}'.encode()
+        put = setup.put_object(Bucket=bucket, Key=key, Body=body)
+        seq = sequencer()
+        event = put_event(
+            bucket,
+            key,
+            etag=put["ETag"].strip('"'),
+            size=len(body),
+            sequencer=seq,
+            version_id=put["VersionId"],
+        )
+        return put["VersionId"], seq, event
+
+    versions = []
+    for price in (1, 2, 3):
+        version, seq, created = upload(price)
+        run(created)
+        versions.append((version, seq))
+    late = delete_event(bucket, key, sequencer=f"{int(versions[0][1], 16) + 1:020X}")
+    return {
+        "late deletion": run(late),
+        "noncurrent removed": run(delete_and_tell(setup, bucket, key, version_id=versions[0][0])),
+        "promotion": run(delete_and_tell(setup, bucket, key, version_id=versions[2][0])),
+        "withdrawal": run(delete_and_tell(setup, bucket, key)),
     }
 
 

@@ -7,7 +7,8 @@ wrote:
 
     backfill.py --bucket B [--prefix P] [--workers N] [--dry-run]
         Walk the bucket on this machine: list it, and process each input in a thread pool.
-        Resumable: a rerun costs one HEAD per input whose result is already current.
+        Resumable: a rerun costs one HEAD per input whose result is already current. Also
+        removes orphan results (whose input no longer exists), conditionally.
     backfill.py --embedded-demo
         The same against an embedded S3 (moto) seeded with demo objects: no AWS account needed.
     backfill.py batch-job (--stack NAME | --bucket B --function-arn ARN --role-arn ARN) [...]
@@ -46,7 +47,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 # tqdm ships no type information (typeshed's types-tqdm is not a dev dependency): it is Any here.
 from tqdm import tqdm  # type: ignore[import-untyped]
 
-from handler import processing, storage
+from handler import deletions, processing, storage
 from handler.ordering import Version
 from handler.results import result_key
 from handler.settings import ConfigurationError, Settings
@@ -135,6 +136,52 @@ def list_objects(client: S3Client, bucket: str, prefix: str) -> Iterator[tuple[s
 
 
 @dataclass
+class Folder:
+    """What the listing showed of one folder so far: an input, and the result's key."""
+
+    has_input: bool = False
+    result: str | None = None
+
+
+class OrphanFinder:
+    """Results whose folder lists no input: candidates for removal, found in one pass over a
+    sorted listing in bounded memory.
+
+    Every input whose result is ``F + RESULT_NAME`` starts with ``F``, and S3 lists keys in
+    lexicographic order, so all keys starting with ``F`` come in one block: once a key that
+    does not start with ``F`` is listed, folder ``F`` is complete. Only the folders on the path
+    to the current key are open at any time."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._open: dict[str, Folder] = {}
+
+    def see(self, key: str) -> list[str]:
+        """Note ``key``; return the candidate results of the folders it closes."""
+        closed = [folder for folder in self._open if not key.startswith(folder)]
+        found = self._close(closed)
+        folder = key[: key.rfind("/") + 1]
+        state = self._open.setdefault(folder, Folder())
+        if key.endswith(self.settings.input_suffix):
+            state.has_input = True
+        elif key == folder + self.settings.result_name:
+            state.result = key
+        return found
+
+    def finish(self) -> list[str]:
+        """The candidates of the folders still open when the listing ends."""
+        return self._close(list(self._open))
+
+    def _close(self, folders: list[str]) -> list[str]:
+        found = []
+        for folder in folders:
+            state = self._open.pop(folder)
+            if state.result is not None and not state.has_input:
+                found.append(state.result)
+        return found
+
+
+@dataclass
 class Tally:
     """What a local run did: the summary line, built as outcomes arrive."""
 
@@ -158,6 +205,7 @@ class Tally:
             "failed": self.failed,
             "skipped_reasons": dict(sorted(self.reasons.items())),
             "ignored": self.ignored,
+            "withdrawn": self.statuses["withdrawn"],
         }
 
 
@@ -176,6 +224,7 @@ class LocalBackfill:
         self.workers = workers
         self.progress = progress
         self.tally = Tally()
+        self.orphans = 0  # candidates a dry run named
         self._local = threading.local()
         self._client_lock = threading.Lock()
 
@@ -194,21 +243,41 @@ class LocalBackfill:
         event = ObjectEvent(bucket, key, Version(version_id=None, etag=etag, sequencer=None))
         return processing.process(self.client(), event, self.settings)
 
-    def inputs(self, bucket: str, prefix: str) -> Iterator[tuple[str, str]]:
-        """The inputs the listing names; other keys (results, anything else) are counted as
-        ignored, as the trigger's suffix filter would never send them."""
+    def withdraw_orphan(self, bucket: str, out_key: str) -> processing.Outcome:
+        return deletions.withdraw_orphan(self.client(), bucket, out_key, self.settings)
+
+    def inputs(self, bucket: str, prefix: str) -> Iterator[tuple[str, str | None]]:
+        """The inputs the listing names, as ``(key, ETag)``, and the orphan candidates, as
+        ``(result key, None)``: results whose folder lists no input. Other keys (results,
+        anything else) are counted as ignored, as the trigger's suffix filter would never send
+        them. Orphans are looked for only where results sit beside their inputs (RESULT_BUCKET
+        unset, or this bucket)."""
+        finder = OrphanFinder(self.settings)
+        reconcile = self.settings.result_bucket in (None, "", bucket)
         for key, etag in list_objects(self.client(), bucket, prefix):
+            if reconcile:
+                yield from ((orphan, None) for orphan in finder.see(key))
             if key.endswith(self.settings.input_suffix):
                 self.tally.listed += 1
                 yield key, etag
             else:
                 self.tally.ignored += 1
+        if reconcile:
+            yield from ((orphan, None) for orphan in finder.finish())
+
+    def work(self, bucket: str, key: str, etag: str | None) -> processing.Outcome:
+        """An input's processing, or an orphan candidate's reconciliation."""
+        if etag is None:
+            return self.withdraw_orphan(bucket, key)
+        return self.process(bucket, key, etag)
 
     def dry_run(self, bucket: str, prefix: str) -> Tally:
-        """Name each input that a run would process, reading and writing nothing."""
+        """Name each input that a run would process, and each result it would check for an
+        orphan (its folder lists no input), reading and writing nothing."""
         try:
-            for key, _etag in self.inputs(bucket, prefix):
-                print(f"s3://{bucket}/{key}")
+            for key, etag in self.inputs(bucket, prefix):
+                print(f"s3://{bucket}/{key}" + (" (orphan?)" if etag is None else ""))
+                self.orphans += etag is None
         except (ClientError, BotoCoreError) as error:
             raise CliError(describe_aws_error(error, f"listing s3://{bucket}/{prefix}")) from None
         return self.tally
@@ -233,7 +302,7 @@ class LocalBackfill:
                     if len(in_flight) >= limit:
                         done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                         self._collect(bucket, done, in_flight, bar)
-                    in_flight[pool.submit(self.process, bucket, key, etag)] = key
+                    in_flight[pool.submit(self.work, bucket, key, etag)] = key
             except (ClientError, BotoCoreError) as error:
                 listing_error = describe_aws_error(error, f"listing s3://{bucket}/{prefix}")
             self._collect(bucket, list(in_flight), in_flight, bar)
@@ -323,7 +392,8 @@ def local_main(args: argparse.Namespace) -> int:
             raise CliError("--bucket is required (or --embedded-demo)")
         if args.dry_run:
             tally = backfill.dry_run(bucket, args.prefix)
-            print(json.dumps({"listed": tally.listed, "ignored": tally.ignored, "dry_run": True}))
+            counts = {"listed": tally.listed, "ignored": tally.ignored, "orphans": backfill.orphans}
+            print(json.dumps({**counts, "dry_run": True}))
             return EXIT_OK
         try:
             tally = backfill.run(bucket, args.prefix)
@@ -696,7 +766,8 @@ def local_parser() -> OneLineParser:
     parser.add_argument(
         "--dry-run",
         action="store_true",
-        help="print the inputs a run would process, reading and writing none (default: off)",
+        help="print the inputs a run would process and the results it would check for orphans "
+        "(marked '(orphan?)'), reading and writing none (default: off)",
     )
     parser.add_argument(
         "--no-progress",

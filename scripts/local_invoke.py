@@ -3,7 +3,8 @@
 By default it starts an embedded S3 (moto's ``ThreadedMotoServer`` on loopback, fake credentials,
 no AWS account, no Docker), uploads every object the event names, rewrites the event with what S3
 would have sent for those uploads (ETag, size, version id, a fresh sequencer), invokes
-``handler.app.lambda_handler`` with it, and prints the result objects.
+``handler.app.lambda_handler`` with it, and prints the result objects. With ``--delete`` it then
+deletes each input key and invokes with the deletion event S3 would send.
 
 stdout carries the result objects only, one JSON document per line, exactly as stored (so
 ``make run | jq .total`` works); logs, the handler's answer and explanations go to stderr. Every
@@ -91,6 +92,35 @@ def put_event(
 ) -> dict[str, Any]:
     """An S3 notification in the shape S3 (and ``sam local generate-event s3 put``) sends."""
     obj: dict[str, Any] = {"key": quote_plus(key, safe="/"), "size": size, "eTag": etag}
+    return _notification(bucket, event_name, obj, sequencer=sequencer, version_id=version_id)
+
+
+def delete_event(
+    bucket: str,
+    key: str,
+    *,
+    sequencer: str | None,
+    version_id: str | None = None,
+    delete_marker: bool = False,
+    lifecycle: bool = False,
+) -> dict[str, Any]:
+    """The S3 notification of a deletion, in the shape S3's user guide documents: no ETag and no
+    size; ``versionId`` names the version deleted, or the delete marker made
+    (``DeleteMarkerCreated``); ``lifecycle`` for an expiry (``LifecycleExpiration:*``)."""
+    prefix = "LifecycleExpiration" if lifecycle else "ObjectRemoved"
+    name = f"{prefix}:{'DeleteMarkerCreated' if delete_marker else 'Delete'}"
+    obj: dict[str, Any] = {"key": quote_plus(key, safe="/")}
+    return _notification(bucket, name, obj, sequencer=sequencer, version_id=version_id)
+
+
+def _notification(
+    bucket: str,
+    event_name: str,
+    obj: dict[str, Any],
+    *,
+    sequencer: str | None,
+    version_id: str | None,
+) -> dict[str, Any]:
     if sequencer is not None:
         obj["sequencer"] = sequencer
     if version_id is not None:
@@ -115,6 +145,30 @@ def put_event(
             }
         ]
     }
+
+
+def delete_and_tell(
+    client: S3Client,
+    bucket: str,
+    key: str,
+    *,
+    version_id: str | None = None,
+    sequencer: str | None = None,
+) -> dict[str, Any]:
+    """Delete ``key`` (only ``version_id`` where given) and return the notification S3 sends for
+    that deletion: ``DeleteMarkerCreated`` where a versioned bucket made a delete marker. The
+    sequencer is a fresh one unless given."""
+    if version_id is None:
+        answer = client.delete_object(Bucket=bucket, Key=key)
+    else:
+        answer = client.delete_object(Bucket=bucket, Key=key, VersionId=version_id)
+    return delete_event(
+        bucket,
+        key,
+        sequencer=sequencer or new_sequencer(),
+        version_id=answer.get("VersionId") or version_id,
+        delete_marker=bool(answer.get("DeleteMarker")) and version_id is None,
+    )
 
 
 def event_keys(event: dict[str, Any]) -> Iterator[tuple[str, str]]:
@@ -429,6 +483,8 @@ def explain(answer: dict[str, Any]) -> list[str]:
     suffix = Settings.from_env().input_suffix
     lines = []
     for record in answer.get("records", []):
+        if record.get("status") == "withdrawn":
+            lines.append(f"withdrawn {record['result_key']}: its input {record['key']} is gone")
         if record.get("status") == "skipped":
             meaning = REASONS.get(record["reason"], "").replace("INPUT_SUFFIX", repr(suffix))
             lines.append(f"skipped {record['key']}: {record['reason']}: {meaning}")
@@ -441,8 +497,23 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     event, notes = build_event(args, client)
     for note in notes:
         print(note, file=sys.stderr)
-    answer = invoke(event, verbose=args.verbose)
-    return {"answer": answer, "results": written_results(client, event)}
+    answers = [invoke(event, verbose=args.verbose)]
+    if args.delete:
+        for deletion in delete_inputs(client, event):
+            notes = [f"deleted s3://{bucket}/{key}" for bucket, key in event_keys(deletion)]
+            print("\n".join(notes), file=sys.stderr)
+            answers.append(invoke(deletion, verbose=args.verbose))
+    return {"answers": answers, "results": written_results(client, event)}
+
+
+def delete_inputs(client: S3Client, event: dict[str, Any]) -> list[dict[str, Any]]:
+    """``--delete``: delete each input key ``event`` names (a delete marker in a versioned
+    bucket) and return the notification S3 sends for each deletion."""
+    from handler.settings import Settings  # noqa: PLC0415 - src/ is on the path by then
+
+    suffix = Settings.from_env().input_suffix
+    keys = dict.fromkeys(item for item in event_keys(event) if item[1].endswith(suffix))
+    return [delete_and_tell(client, bucket, key) for bucket, key in keys]
 
 
 def parser() -> argparse.ArgumentParser:
@@ -480,6 +551,12 @@ def parser() -> argparse.ArgumentParser:
         "AWS_ENDPOINT_URL_S3) instead of the embedded one; the bucket must exist",
     )
     command.add_argument(
+        "--delete",
+        action="store_true",
+        help="then delete each input key (a delete marker in a versioned bucket) and invoke "
+        "with S3's deletion event: the result is withdrawn",
+    )
+    command.add_argument(
         "--verbose",
         action="store_true",
         help="also print the function's INFO logs and its CloudWatch metrics (stderr)",
@@ -506,11 +583,13 @@ def main(argv: list[str] | None = None) -> int:
         return fail(str(error))
     except ValueError as error:  # an event the function does not take (UnknownEvent, ...)
         return fail(str(error))
-    print("handler answer: " + json.dumps(outcome["answer"], ensure_ascii=False), file=sys.stderr)
-    for line in explain(outcome["answer"]):
-        print(line, file=sys.stderr)
+    for answer in outcome["answers"]:
+        print("handler answer: " + json.dumps(answer, ensure_ascii=False), file=sys.stderr)
+        for line in explain(answer):
+            print(line, file=sys.stderr)
     if not outcome["results"]:
-        print("no result object was written", file=sys.stderr)
+        left = "is left" if args.delete else "was written"
+        print(f"no result object {left}", file=sys.stderr)
     for location, document in outcome["results"].items():
         print(f"result object {location}", file=sys.stderr)
         print(document, flush=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote_plus
 
-from local_invoke import put_event
+from local_invoke import delete_and_tell, put_event
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -171,3 +171,21 @@ def batch_event(
         "job": job,
         "tasks": [task],
     }
+
+
+def delete(
+    client: S3Client,
+    key: str,
+    *,
+    sequencer: str | None = None,
+    version_id: str | None = None,
+    bucket: str = BUCKET,
+) -> dict[str, Any]:
+    """Delete ``key`` (only ``version_id`` where given) and return the notification S3 sends."""
+    return delete_and_tell(client, bucket, key, version_id=version_id, sequencer=sequencer)
+
+
+def version_of(event: dict[str, Any]) -> str:
+    """The version id a single-record notification names."""
+    version: str = event["Records"][0]["s3"]["object"]["versionId"]
+    return version

@@ -67,6 +67,7 @@ def summary(
     skipped: dict[str, int] | None = None,
     failed: int = 0,
     ignored: int = 0,
+    withdrawn: int = 0,
 ) -> dict[str, Any]:
     reasons = skipped or {}
     return {
@@ -77,6 +78,7 @@ def summary(
         "failed": failed,
         "skipped_reasons": reasons,
         "ignored": ignored,
+        "withdrawn": withdrawn,
     }
 
 
@@ -256,10 +258,111 @@ def test_dry_run_names_the_inputs_and_reads_or_writes_nothing(
     assert out.splitlines() == [
         f"s3://{BUCKET}/a b/märkte/market_infos.json",
         f"s3://{BUCKET}/a/market_infos.json",
-        json.dumps({"listed": 2, "ignored": 1, "dry_run": True}),
+        json.dumps({"listed": 2, "ignored": 1, "orphans": 0, "dry_run": True}),
     ]
     assert s3_calls == ["ListObjectsV2"]
     assert s3.list_objects_v2(Bucket=BUCKET)["KeyCount"] == 3
+
+
+# --- reconciling both ways: orphan results ---------------------------------------------------
+
+
+def orphaned_bucket(s3: S3Client, capsys: pytest.CaptureFixture[str]) -> None:
+    """Four markets totalled; then two inputs deleted behind the function's back (their
+    results are orphans), one of them in a folder that still has a subfolder with an input."""
+    for key in ("a/market_infos.json", "b/market_infos.json", "c/market_infos.json"):
+        s3.put_object(Bucket=BUCKET, Key=key, Body=market("1"))
+    s3.put_object(Bucket=BUCKET, Key="c/sub/market_infos.json", Body=market("2"))
+    assert run(capsys, "--bucket", BUCKET)[:2] == (0, summary(listed=4, ok=4))
+    s3.delete_object(Bucket=BUCKET, Key="b/market_infos.json")
+    s3.delete_object(Bucket=BUCKET, Key="c/market_infos.json")
+
+
+def test_orphan_results_are_removed_and_counted(
+    s3: S3Client, capsys: pytest.CaptureFixture[str], s3_calls: list[str]
+) -> None:
+    orphaned_bucket(s3, capsys)
+    s3_calls.clear()
+
+    code, result, err = run(capsys, "--bucket", BUCKET)
+
+    assert (code, err) == (0, "")
+    assert result == summary(listed=2, skipped={"ResultUpToDate": 2}, ignored=4, withdrawn=2)
+    left = {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]}
+    assert left == {
+        "a/market_infos.json",
+        "a/total_price.json",
+        "c/sub/market_infos.json",
+        "c/sub/total_price.json",
+    }
+    # A HEAD per current input; a GET, a HEAD and a conditional DELETE per orphan.
+    assert Counter(s3_calls) == {
+        "ListObjectsV2": 1,
+        "HeadObject": 2 + 2,
+        "GetObject": 2,
+        "DeleteObject": 2,
+    }
+
+
+def test_dry_run_lists_orphan_candidates_and_removes_nothing(
+    s3: S3Client, capsys: pytest.CaptureFixture[str], s3_calls: list[str]
+) -> None:
+    orphaned_bucket(s3, capsys)
+    s3_calls.clear()
+
+    assert backfill.main(["--bucket", BUCKET, "--dry-run"]) == 0
+
+    out = capsys.readouterr().out.splitlines()
+    assert f"s3://{BUCKET}/b/total_price.json (orphan?)" in out
+    assert f"s3://{BUCKET}/c/total_price.json (orphan?)" in out
+    assert json.loads(out[-1]) == {"listed": 2, "ignored": 4, "orphans": 2, "dry_run": True}
+    assert s3_calls == ["ListObjectsV2"]
+
+
+def test_an_orphan_whose_input_came_back_is_kept(
+    s3: S3Client, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    orphaned_bucket(s3, capsys)
+    # Uploaded again after the listing passed b/ (and before it leaves the folder, which makes
+    # b/'s result a candidate): the result's input exists after all.
+    listing = backfill.list_objects
+
+    def listing_then_upload(client: S3Client, bucket: str, prefix: str) -> Any:
+        for key, etag in listing(client, bucket, prefix):
+            if key == "c/sub/market_infos.json":  # the first key after b/
+                s3.put_object(Bucket=BUCKET, Key="b/market_infos.json", Body=market("1"))
+            yield key, etag
+
+    monkeypatch.setattr(backfill, "list_objects", listing_then_upload)
+    code, result, _ = run(capsys, "--bucket", BUCKET, "--workers", "1")
+
+    assert code == 0
+    assert result["withdrawn"] == 1
+    assert result["skipped_reasons"]["KeyHasCurrentObject"] == 1
+    assert read_result(s3, "b/total_price.json")["status"] == "ok"
+
+
+def test_a_foreign_object_named_like_a_result_is_left_alone(
+    s3: S3Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    s3.put_object(Bucket=BUCKET, Key="x/total_price.json", Body=b"not ours")
+    s3.put_object(Bucket=BUCKET, Key="y/total_price.json", Body=b'{"source": {"key": 1}}')
+
+    code, result, _ = run(capsys, "--bucket", BUCKET)
+
+    assert code == 0
+    assert result == summary(listed=0, skipped={"NoResultToWithdraw": 2}, ignored=2)
+    assert s3.list_objects_v2(Bucket=BUCKET)["KeyCount"] == 2
+
+
+def test_no_orphans_are_looked_for_when_results_go_to_another_bucket(
+    s3: S3Client, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s3.put_object(Bucket=BUCKET, Key="b/total_price.json", Body=b"{}")
+    s3.create_bucket(Bucket="results")
+    monkeypatch.setenv("RESULT_BUCKET", "results")
+
+    assert run(capsys, "--bucket", BUCKET)[:2] == (0, summary(listed=0, ignored=1))
 
 
 def test_embedded_demo_end_to_end(capsys: pytest.CaptureFixture[str]) -> None:

@@ -123,7 +123,9 @@ def test_url_encoded_keys_are_decoded(s3: S3Client, context: LocalContext) -> No
     assert result["source"]["key"] == "market a/märkte/market_infos.json"
 
 
-def test_object_removed_is_skipped_without_a_write(s3: S3Client, context: LocalContext) -> None:
+def test_object_removed_with_no_result_is_skipped_without_a_write(
+    s3: S3Client, context: LocalContext
+) -> None:
     summary = invoke(load_event("delete.json"), context)
 
     assert summary["records"] == [
@@ -131,7 +133,7 @@ def test_object_removed_is_skipped_without_a_write(s3: S3Client, context: LocalC
             "bucket": BUCKET,
             "key": "market_a/market_infos.json",
             "status": "skipped",
-            "reason": "NotObjectCreated",
+            "reason": "NoResultToWithdraw",
         }
     ]
     assert s3.list_objects_v2(Bucket=BUCKET)["KeyCount"] == 0

@@ -17,6 +17,7 @@ import pytest
 from handler import observability
 from handler.app import RecordsFailed, lambda_handler
 from handler.observability import logger, traced, tracing_enabled
+from local_invoke import delete_event
 from support import BUCKET, sqs_event, upload
 
 if TYPE_CHECKING:
@@ -223,3 +224,25 @@ def test_a_failed_record_is_logged_with_its_object_and_counted(
     assert (failed["bucket"], failed["key"]) == (BUCKET, "m/market_infos.json")
     assert "NoSuchBucket" in failed["exception"]
     assert emf_metrics(capsys.readouterr().out) == {"RecordsFailed": ([1.0], "Count")}
+
+
+def test_a_withdrawal_is_logged_with_its_result_key_and_counted(
+    s3: S3Client,
+    context: LocalContext,
+    log_stream: io.StringIO,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    key = "gone/market_infos.json"
+    lambda_handler(upload(s3, key, b'{"products": []}', sequencer="0A"), context)
+    capsys.readouterr()
+    s3.delete_object(Bucket=BUCKET, Key=key)
+
+    lambda_handler(delete_event(BUCKET, key, sequencer="0B"), context)
+
+    lines = [json.loads(line) for line in log_stream.getvalue().splitlines() if line]
+    [withdrawn] = [line for line in lines if line.get("status") == "withdrawn"]
+    assert (withdrawn["message"], withdrawn["result_key"]) == (
+        "record processed",
+        "gone/total_price.json",
+    )
+    assert emf_metrics(capsys.readouterr().out)["RecordsWithdrawn"] == ([1.0], "Count")

@@ -83,9 +83,9 @@ def test_each_refusal_says_what_is_wrong(document: bytes, code: str, message: st
 
 @pytest.mark.parametrize(
     ("sequencer", "other", "later"),
-    [("B", "0A", True), ("0A", "B", False), ("0B", "A", True), ("A", "0B", False)],
+    [("B", "0A", True), ("0A", "B", False), ("0B", "A", False), ("A", "0B", True)],
 )
-def test_sequencers_are_padded_with_zeros_not_spaces(
+def test_sequencers_are_right_padded_with_zeros_not_spaces(
     sequencer: str, other: str, later: bool
 ) -> None:
     assert later_sequencer(sequencer, other) is later

@@ -51,8 +51,9 @@ def test_duplicate_event_does_not_rewrite_the_result(
     ("older", "newer"),
     [
         ("0062A1B2C3D4E5F601", "0062A1B2C3D4E5F602"),
-        ("FF", "0100"),  # different lengths: the shorter is left-padded with zeros
-        ("F", "0000000010"),
+        # Different lengths: the shorter is right-padded with zeros (FF00 > 0100).
+        ("0100", "FF"),
+        ("0000000010", "F"),
     ],
 )
 def test_out_of_order_events_keep_the_later_result(
@@ -77,17 +78,22 @@ def test_in_order_events_replace_the_result(versioned: S3Client, context: LocalC
     assert read_result(versioned, RESULT)["total"] == 2
 
 
-def test_versioned_bucket_reads_exactly_the_version_named(
-    versioned: S3Client, context: LocalContext
+def test_versioned_bucket_reads_the_version_named_only_while_it_is_current(
+    versioned: S3Client, context: LocalContext, s3_calls: list[str]
 ) -> None:
     first = put(versioned, 1, "01")
-    put(versioned, 2, "02")  # a newer version exists, its event not delivered yet
+    second = put(versioned, 2, "02")  # a newer version exists, its event not delivered yet
 
-    run(first, context)
+    # The older version is still readable by its id, but it is no longer the key's object:
+    # the newer upload's own event totals the key (one GET, abandoned, as in an unversioned
+    # bucket's If-Match).
+    assert run(first, context)["reason"] == "SourceChanged"
+    assert s3_calls == ["HeadObject", "GetObject"]
+    assert run(second, context)["status"] == "ok"
 
     result = read_result(versioned, RESULT)
-    assert result["total"] == 1
-    assert result["source"]["version_id"] == first["Records"][0]["s3"]["object"]["versionId"]
+    assert result["total"] == 2
+    assert result["source"]["version_id"] == second["Records"][0]["s3"]["object"]["versionId"]
 
 
 def test_deleted_version_is_skipped(versioned: S3Client, context: LocalContext) -> None:

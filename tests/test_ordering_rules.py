@@ -34,10 +34,14 @@ def test_only_hexadecimal_sequencers_are_real(sequencer: str | None, real: bool)
     [
         ("0062A1B2C3D4E5F602", "0062A1B2C3D4E5F601", True),
         ("0062A1B2C3D4E5F601", "0062A1B2C3D4E5F602", False),
-        ("0100", "FF", True),  # the shorter is left-padded with zeros
-        ("FF", "0100", False),
-        ("1", "0000000000000000000000000000000F", False),
-        ("10", "F", True),
+        # The shorter is right-padded with zeros (S3's user guide): FF00 > 0100.
+        ("0100", "FF", False),
+        ("FF", "0100", True),
+        ("1", "0000000000000000000000000000000F", True),
+        ("10", "F", False),
+        ("A", "A0", None),  # equal once padded: they cannot be ordered
+        ("A1", "A", True),
+        ("0062A1B2C3D4E5F601", "0062A1B2C3D4E5F6", True),
         ("0062a1b2c3d4e5f602", "0062A1B2C3D4E5F601", True),  # case does not matter
         ("0062a1b2c3d4e5f601", "0062A1B2C3D4E5F601", None),  # equal whatever the case
         (LOCALSTACK, LOCALSTACK, None),

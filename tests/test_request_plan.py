@@ -20,7 +20,8 @@ from handler import storage
 from handler.app import lambda_handler
 from handler.ordering import Plan, Version, plan
 from handler.processing import _plan_ignores_result
-from support import BUCKET, batch_event, read_result, upload
+from local_invoke import delete_event
+from support import BUCKET, batch_event, delete, read_result, upload, upload_price
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -163,6 +164,31 @@ def test_a_failing_head_wins_over_the_get_it_overlapped(
     assert "HeadObject operation" in result["resultString"]
     assert closed == [True]  # the GET's body was not left open
     assert "Contents" not in server_s3.list_objects_v2(Bucket=BUCKET, Prefix=RESULT)
+
+
+def test_deletions_cost_what_the_budget_allows(
+    versioned: S3Client, context: LocalContext, s3_calls: list[str]
+) -> None:
+    """A withdrawal at most 3 requests; a promotion a fresh record's 3 plus one look at the
+    key; a late deletion 1 where sequencers order it, 2 where the key's state decides."""
+    events = [upload_price(versioned, price, f"0{price}", KEY) for price in (1, 2, 3)]
+    for event in events:
+        lambda_handler(event, context)
+    versions = [e["Records"][0]["s3"]["object"]["versionId"] for e in events]
+
+    def cost(event: dict[str, Any]) -> tuple[str, list[str]]:
+        s3_calls.clear()
+        record = lambda_handler(event, context)["records"][0]
+        return record.get("reason", record["status"]), list(s3_calls)
+
+    late = delete_event(BUCKET, KEY, sequencer="01F")
+    assert cost(late) == ("DeletionIsLate", ["HeadObject"])
+    noncurrent = delete(versioned, KEY, version_id=versions[0], sequencer="04")
+    assert cost(noncurrent) == ("KeyHasCurrentObject", ["HeadObject", "HeadObject"])
+    current = delete(versioned, KEY, version_id=versions[2], sequencer="05")
+    assert cost(current) == ("ok", ["HeadObject", "HeadObject", "GetObject", "PutObject"])
+    marker = delete(versioned, KEY, sequencer="06")
+    assert cost(marker) == ("withdrawn", ["HeadObject", "HeadObject", "DeleteObject"])
 
 
 pytest_plugins = ["harness"]

@@ -113,8 +113,25 @@ def test_delete_event_uploads_nothing_and_says_why_it_was_skipped(
     assert main(["--event", str(EVENTS / "delete.json")]) == 0
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert "NotObjectCreated: the event is not an object creation" in captured.err
+    assert "NoResultToWithdraw: the key has no current object and no result" in captured.err
     assert "no result object was written" in captured.err
+
+
+def test_delete_flag_totals_then_withdraws_the_result(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["--delete"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == ""  # nothing left to print
+    assert "deleted s3://market-totals-demo/market_a/market_infos.json" in captured.err
+    answers = [
+        json.loads(line.removeprefix("handler answer: "))
+        for line in captured.err.splitlines()
+        if line.startswith("handler answer: ")
+    ]
+    assert [a["records"][0]["status"] for a in answers] == ["ok", "withdrawn"]
+    assert "withdrawn market_a/total_price.json: its input" in captured.err
+    assert "no result object is left" in captured.err
 
 
 def one_line_error(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:

@@ -37,6 +37,13 @@ AWKWARD_KEYS = [
         ("put.json", Shape.S3),
         ("put-many.json", Shape.S3),
         ("delete.json", Shape.S3),
+        ("delete-marker.json", Shape.S3),
+        ("delete-version.json", Shape.S3),
+        ("lifecycle-expiration-delete.json", Shape.S3),
+        ("lifecycle-expiration-delete-marker.json", Shape.S3),
+        ("sqs-s3-delete.json", Shape.SQS),
+        ("eventbridge-object-deleted.json", Shape.EVENTBRIDGE),
+        ("eventbridge-lifecycle-expiration.json", Shape.EVENTBRIDGE),
         ("test-event.json", Shape.TEST),
         ("sqs-s3.json", Shape.SQS),
         ("sqs-sns-s3.json", Shape.SQS),
@@ -174,3 +181,53 @@ def test_a_message_that_is_not_s3_work_is_invalid(body: str, problem: str) -> No
 def test_a_malformed_notification_record_names_what_is_missing() -> None:
     with pytest.raises(UnknownEvent, match="without 's3'"):
         object_events({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put"}]})
+
+
+@pytest.mark.parametrize(
+    ("name", "keys", "version_ids"),
+    [
+        ("delete.json", ["market_a/market_infos.json"], [None]),
+        (
+            "delete-marker.json",
+            ["market_a/market_infos.json"],
+            ["IYV3p45BT0ac8hjHg1houSdS1a.Mro8e"],
+        ),
+        (
+            "delete-version.json",
+            ["market_a/market_infos.json"],
+            ["1QW9g1Z99LUNbvaaYVpW9xDlOLU.qxgF"],
+        ),
+        ("lifecycle-expiration-delete.json", ["market_a/market_infos.json"], [None]),
+        (
+            "lifecycle-expiration-delete-marker.json",
+            ["market_a/market_infos.json"],
+            ["ysUGs8Qx1TeJf7Z2i2dJ4kpE8sVQZb9N"],
+        ),
+        (
+            "sqs-s3-delete.json",
+            ["market_a/market_infos.json", "market_a/market_infos.json"],
+            [None, "IYV3p45BT0ac8hjHg1houSdS1a.Mro8e"],
+        ),
+        (
+            "eventbridge-object-deleted.json",
+            ["market a/märkte/market_infos.json"],
+            ["1QW9g1Z99LUNbvaaYVpW9xDlOLU.qxgF"],
+        ),
+        ("eventbridge-lifecycle-expiration.json", ["market_a/market_infos.json"], [None]),
+    ],
+)
+def test_every_deletion_shape_is_a_deletion(
+    name: str, keys: list[str], version_ids: list[str | None]
+) -> None:
+    items = object_events(load_event(name))
+    assert [(i.key, i.version.version_id) for i in items] == list(
+        zip(keys, version_ids, strict=True)
+    )
+    assert all(i.deleted and not i.created for i in items)
+
+
+def test_creations_and_other_kinds_are_not_deletions() -> None:
+    assert not any(i.deleted for i in object_events(load_event("put-many.json")))
+    restore = load_event("eventbridge-object-created.json")
+    restore["detail-type"] = "Object Restore Completed"
+    assert [(i.created, i.deleted) for i in object_events(restore)] == [(False, False)]

@@ -273,7 +273,8 @@ def s3_grants(policy: Any) -> dict[str, list[str]]:
         actions = [a for a in as_list(statement["Action"]) if a.startswith("s3:")]
         if statement["Effect"] == "Allow" and actions:
             for resource in as_list(statement["Resource"]):
-                grants[resource["Fn::Sub"]] = sorted(actions)
+                granted = grants.setdefault(resource["Fn::Sub"], [])
+                granted[:] = sorted({*granted, *actions})
     return grants
 
 
@@ -303,14 +304,16 @@ def paths_to_function(variant: Variant) -> list[tuple[str, Any]]:
     found: list[tuple[str, Any]] = []
     for config in notifications.get("LambdaConfigurations", []):
         assert config["Function"] == FUNCTION_ARN
-        found.append(("S3Notification", suffix_filter(config["Filter"]["S3Key"]["Rules"])))
+        path = ("S3Notification", suffix_filter(config["Filter"]["S3Key"]["Rules"]))
+        found += [path] if path not in found else []  # one path, one entry per event type
     mappings = variant.named("AWS::Lambda::EventSourceMapping").values()
     for config in notifications.get("QueueConfigurations", []):
         queue, _ = config["Queue"]["Fn::GetAtt"]
         for mapping in mappings:
             if mapping["EventSourceArn"] == {"Fn::GetAtt": [queue, "Arn"]}:
                 assert mapping["FunctionName"] == {"Ref": FUNCTION}
-                found.append(("Queue", suffix_filter(config["Filter"]["S3Key"]["Rules"])))
+                path = ("Queue", suffix_filter(config["Filter"]["S3Key"]["Rules"]))
+                found += [path] if path not in found else []
     if notifications.get("EventBridgeConfiguration", {}).get("EventBridgeEnabled"):
         for rule in variant.named("AWS::Events::Rule").values():
             pattern = rule["EventPattern"]
@@ -321,6 +324,29 @@ def paths_to_function(variant: Variant) -> list[tuple[str, Any]]:
                 assert set(key_filter) == {"suffix"}, "the key filter is a suffix and nothing else"
                 found.append(("EventBridge", key_filter["suffix"]))
     return found
+
+
+def delivered_events(variant: Variant) -> set[str]:
+    """The kinds of S3 event that reach the function: notification event types, or the rule's
+    detail types."""
+    notifications = variant.properties("MarketBucket").get("NotificationConfiguration", {})
+    configs = [
+        *notifications.get("LambdaConfigurations", []),
+        *notifications.get("QueueConfigurations", []),
+    ]
+    found = {config["Event"] for config in configs}
+    for rule in variant.named("AWS::Events::Rule").values():
+        found |= set(rule["EventPattern"]["detail-type"])
+    return found
+
+
+def test_every_trigger_delivers_creations_and_deletions(variant: Variant) -> None:
+    expected = (
+        {"Object Created", "Object Deleted"}
+        if variant.trigger == "EventBridge"
+        else {"s3:ObjectCreated:*", "s3:ObjectRemoved:*", "s3:LifecycleExpiration:*"}
+    )
+    assert delivered_events(variant) == expected
 
 
 # --- The function and its settings -------------------------------------------------------------
@@ -537,7 +563,7 @@ def test_eventbridge_rule_filters_retries_and_dead_letters(template: dict[str, A
     ((rule_name, rule),) = bridged.named("AWS::Events::Rule").items()
     assert rule["EventPattern"] == {
         "source": ["aws.s3"],
-        "detail-type": ["Object Created"],
+        "detail-type": ["Object Created", "Object Deleted"],
         "detail": {
             "bucket": {"name": [{"Ref": "MarketBucket"}]},
             "object": {"key": [{"suffix": {"Ref": "InputSuffix"}}]},
@@ -587,7 +613,8 @@ def test_s3_access_is_limited_to_inputs_and_results(variant: Variant) -> None:
     policy = variant.properties("FunctionRole")["Policies"]
     assert s3_grants(policy) == {
         f"{BUCKET_ARN}/*${{InputSuffix}}": ["s3:GetObject", "s3:GetObjectVersion"],
-        f"{BUCKET_ARN}/*${{ResultName}}": ["s3:GetObject", "s3:PutObject"],
+        # DeleteObject withdraws a result whose input is gone: on results only.
+        f"{BUCKET_ARN}/*${{ResultName}}": ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
         # HEAD of a missing result answers 404 only with ListBucket (else 403).
         BUCKET_ARN: ["s3:ListBucket"],
     }

@@ -136,6 +136,29 @@ def test_sam_sns_envelope_inside_an_sqs_message(s3: S3Client, context: LocalCont
     assert total_at(s3, key) == 400
 
 
+@pytest.mark.parametrize("bucket_kind", ["unversioned", "versioned"])
+@pytest.mark.parametrize("key", KEYS)
+def test_sam_s3_delete_event_withdraws_the_result(
+    s3: S3Client, context: LocalContext, key: str, bucket_kind: str
+) -> None:
+    if bucket_kind == "versioned":
+        s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    created = rewrite_event(
+        generate("s3", "put", "--bucket", BUCKET, "--key", key), uploaded(s3, key)
+    )
+    assert lambda_handler(created, context)["records"][0]["status"] == "ok"
+    s3.delete_object(Bucket=BUCKET, Key=key)
+    generated = generate("s3", "delete", "--bucket", BUCKET, "--key", key)
+    S3Model.model_validate(generated)
+    assert generated["Records"][0]["eventName"] == "ObjectRemoved:Delete"
+
+    assert lambda_handler(generated, context)["records"][0]["status"] == "withdrawn"
+    result = key.rsplit("/", 1)[0] + "/total_price.json"
+    assert s3.list_objects_v2(Bucket=BUCKET, Prefix=result)["KeyCount"] == 0
+    # The upload's create event again, late: no total for a key that has no object.
+    assert lambda_handler(created, context)["records"][0]["reason"] == "SourceDeleted"
+
+
 def test_sns_invoking_the_function_directly_is_refused(context: LocalContext) -> None:
     event = generate("sns", "notification", "--message", "placeholder")
     # Not SnsModel.model_validate(event): SAM's sample says "EXAMPLE" where Powertools' model
@@ -152,6 +175,13 @@ def test_sns_invoking_the_function_directly_is_refused(context: LocalContext) ->
         ("put-many.json", S3Model),
         ("put-encoded-key.json", S3Model),
         ("delete.json", S3Model),
+        ("delete-marker.json", S3Model),
+        ("delete-version.json", S3Model),
+        ("lifecycle-expiration-delete.json", S3Model),
+        ("lifecycle-expiration-delete-marker.json", S3Model),
+        ("sqs-s3-delete.json", SqsModel),
+        ("eventbridge-object-deleted.json", S3EventNotificationEventBridgeModel),
+        ("eventbridge-lifecycle-expiration.json", S3EventNotificationEventBridgeModel),
         ("sqs-s3.json", SqsModel),
         ("sqs-sns-s3.json", SqsModel),
         ("eventbridge-object-created.json", S3EventNotificationEventBridgeModel),

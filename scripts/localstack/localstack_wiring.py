@@ -26,6 +26,7 @@ import boto3
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.literals import EventType
     from mypy_boto3_s3.type_defs import NotificationConfigurationFilterTypeDef
 
 Route = Literal["sqs", "sns", "eventbridge"]
@@ -133,13 +134,21 @@ def allow_sender(clients: Clients, queue: Queue, principal: str, source_arn: str
     clients.sqs.set_queue_attributes(QueueUrl=queue.url, Attributes={"Policy": json.dumps(policy)})
 
 
+#: The template's event types: creations, deletions and lifecycle expiries of input keys.
+EVENTS: Final[list[EventType]] = [
+    "s3:ObjectCreated:*",
+    "s3:ObjectRemoved:*",
+    "s3:LifecycleExpiration:*",
+]
+
+
 def _suffix_filter() -> NotificationConfigurationFilterTypeDef:
     """The template's filter: only input keys notify (results must never trigger a run)."""
     return {"Key": {"FilterRules": [{"Name": "suffix", "Value": INPUT_SUFFIX}]}}
 
 
 def wire(clients: Clients, route: Route, bucket: str) -> Queue:
-    """Route ``bucket``'s Object Created notifications of input keys to a new queue."""
+    """Route ``bucket``'s notifications of input keys (created or deleted) to a new queue."""
     queue = create_queue(clients, f"{bucket}-{route}")
     bucket_arn = f"arn:aws:s3:::{bucket}"
     if route == "sqs":
@@ -150,7 +159,7 @@ def wire(clients: Clients, route: Route, bucket: str) -> Queue:
                 "QueueConfigurations": [
                     {
                         "QueueArn": queue.arn,
-                        "Events": ["s3:ObjectCreated:*"],
+                        "Events": EVENTS,
                         "Filter": _suffix_filter(),
                     }
                 ]
@@ -166,7 +175,7 @@ def wire(clients: Clients, route: Route, bucket: str) -> Queue:
                 "TopicConfigurations": [
                     {
                         "TopicArn": topic,
-                        "Events": ["s3:ObjectCreated:*"],
+                        "Events": EVENTS,
                         "Filter": _suffix_filter(),
                     }
                 ]
@@ -176,7 +185,7 @@ def wire(clients: Clients, route: Route, bucket: str) -> Queue:
         rule = f"{bucket}-object-created"
         pattern = {
             "source": ["aws.s3"],
-            "detail-type": ["Object Created"],
+            "detail-type": ["Object Created", "Object Deleted"],
             "detail": {"bucket": {"name": [bucket]}, "object": {"key": [{"suffix": INPUT_SUFFIX}]}},
         }
         rule_arn: str = clients.events.put_rule(Name=rule, EventPattern=json.dumps(pattern))[

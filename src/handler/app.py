@@ -4,6 +4,7 @@
 | shape                        | answer                                                        |
 |------------------------------|---------------------------------------------------------------|
 | S3 notification, EventBridge | ``{"records": [...]}``; transient failures raised (retried)    |
+|   (creations and deletions)  |                                                               |
 | SQS messages                 | ``{"batchItemFailures": [...]}``: the messages to retry       |
 | S3 Batch Operations          | AWS's batch response, one result per task                      |
 | ``s3:TestEvent``             | ``{"records": []}``                                            |
@@ -27,6 +28,7 @@ from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event impor
 )
 
 from handler import sources, storage
+from handler.deletions import follow_deletion
 from handler.observability import logger, metrics, traced
 from handler.processing import Outcome, process
 from handler.settings import Settings
@@ -83,10 +85,11 @@ def _process_all(client: S3Client, work: list[ObjectEvent], settings: Settings) 
 
 
 def _process_one(client: S3Client, item: ObjectEvent, settings: Settings) -> Outcome:
-    """``process`` with the logging and metrics every entry point shares."""
+    """``process`` (a deletion: ``follow_deletion``) with the logging and metrics every entry
+    point shares."""
     logger.set_correlation_id(item.request_id)
     try:
-        outcome = process(client, item, settings)
+        outcome = (follow_deletion if item.deleted else process)(client, item, settings)
     except Exception:
         logger.exception(
             "record failed; it will be retried", extra={"bucket": item.bucket, "key": item.key}
@@ -160,6 +163,8 @@ def _result_string(outcome: Outcome) -> str:
         return f"ok: {outcome.result_key}"
     if outcome.status == "invalid":
         return f"invalid ({outcome.error_code}): {outcome.result_key}"
+    if outcome.status == "withdrawn":  # never from a task today: manifests list inputs
+        return f"withdrawn: {outcome.result_key}"
     return f"skipped: {outcome.reason}"
 
 

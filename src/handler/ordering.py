@@ -64,13 +64,16 @@ def later_sequencer(sequencer: str, other: str) -> bool | None:
     """Whether ``sequencer`` names a later event than ``other``; ``None`` where the two cannot be
     ordered (either is not hexadecimal, or they are equal).
 
-    S3's rule is to left-pad the shorter with zeros and compare as strings; comparing them as
-    hexadecimal numbers is the same thing, and also holds across letter case (EventBridge sends
-    lowercase, notifications uppercase).
+    S3's rule (the current "Event message structure" page of its user guide) is to right-pad the
+    shorter with zeros and then compare: sequencers grow by appending digits, so the shorter one
+    is a prefix-aligned number, not a smaller one. After padding to one length, comparing them as
+    hexadecimal numbers is that comparison, and it also holds across letter case (EventBridge
+    sends lowercase, notifications uppercase). An older edition of that page said left-pad.
     """
     if not (is_real_sequencer(sequencer) and is_real_sequencer(other)):
         return None
-    mine, theirs = int(sequencer, 16), int(other, 16)
+    width = max(len(sequencer), len(other))
+    mine, theirs = int(sequencer.ljust(width, "0"), 16), int(other.ljust(width, "0"), 16)
     if mine == theirs:
         return None
     return mine > theirs

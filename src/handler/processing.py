@@ -48,13 +48,24 @@ STOPS: Final = frozenset({Plan.DUPLICATE, Plan.STALE})
 #: Every skip reason, with what it means: logs and the handler's summary carry the code, the
 #: README and ``docs/behaviour.md`` the meaning.
 REASONS: Final = {
-    "NotObjectCreated": "the event is not an object creation (a deletion, a restore, ...)",
+    "NotObjectCreated": (
+        "the event is neither an object creation nor a deletion (a restore, a transition, ...)"
+    ),
     "NotAnInputKey": "the key does not end with INPUT_SUFFIX, so it is not an input",
     "ResultUpToDate": "the result already comes from this version of the object, or a later one",
     storage.SOURCE_DELETED: "the object (or the version the event names) no longer exists",
     storage.SOURCE_CHANGED: (
         "the key holds a newer object than the event names (its ETag or version id no longer "
         "matches); that upload's own event totals it"
+    ),
+    # Deletions that change nothing (handler.deletions).
+    "NoResultToWithdraw": (
+        "the key has no current object and no result of it exists: nothing to withdraw"
+    ),
+    "DeletionIsLate": "the result comes from an event later than this deletion (by sequencer)",
+    "KeyHasCurrentObject": (
+        "the key still has a current object and the result already reflects it (a late "
+        "deletion, or a noncurrent version deleted)"
     ),
 }
 
@@ -65,7 +76,7 @@ class Outcome:
 
     bucket: str
     key: str
-    status: str  # "ok" | "invalid" | "skipped"
+    status: str  # "ok" | "invalid" | "skipped" | "withdrawn"
     reason: str | None = None
     result_key: str | None = None
     product_count: int = 0
@@ -109,13 +120,16 @@ def process(client: S3Client, event: ObjectEvent, settings: Settings) -> Outcome
             if decision in STOPS:
                 return skipped("ResultUpToDate")
             current = decision is Plan.READ_CURRENT
+            # Always the key's current object, and only if it is the version the event names:
+            # a version still readable by its id behind a delete marker is never totalled again
+            # (never resurrected; ``handler.deletions``). The same one GET either way.
             source = storage.open_source(
                 client,
                 bucket,
                 key,
                 event.version.version_id,
                 event.version.etag,
-                current=current,
+                current=True,
                 parallel=settings.parallel_read,
             )
     except storage.SourceGone as gone:
@@ -256,8 +270,9 @@ def _write(
             again = plan(read, stored.source_of(key) if stored else None)
             if again in STOPS:
                 return "ResultUpToDate"
-            if again is Plan.READ_CURRENT and not storage.is_current(client, bucket, key, read):
-                # Theirs may come from a newer object: only the current one may overwrite it.
+            if not storage.is_current(client, bucket, key, read):
+                # Theirs may come from a newer object, or ours was withdrawn because the key was
+                # deleted meanwhile: only the current object may be written.
                 return storage.SOURCE_CHANGED
         else:
             KNOWN.remember(_where(client, target), written)

@@ -35,6 +35,11 @@ from handler.ordering import Version
 
 S3_TEST_EVENT: Final = "s3:TestEvent"
 
+#: The notification event names (as records spell them, without ``s3:``) that tell of a
+#: deletion: ``ObjectRemoved:Delete`` and ``:DeleteMarkerCreated``, and the same two of
+#: ``LifecycleExpiration``.
+DELETION_EVENTS: Final = ("ObjectRemoved:", "LifecycleExpiration:")
+
 
 class Shape(Enum):
     """The event shapes the handler answers, each in its invoker's format."""
@@ -65,6 +70,9 @@ class ObjectEvent:
     version: Version
     #: ``False`` for events of other kinds (deletions, other EventBridge detail types).
     created: bool = True
+    #: ``True`` for a deletion: ``ObjectRemoved:*``, ``LifecycleExpiration:*``, or EventBridge's
+    #: ``Object Deleted``. Its ``version`` names the version deleted or the delete marker made.
+    deleted: bool = False
     #: S3's request id where the emitter sends one: the logs' correlation id.
     request_id: str | None = None
 
@@ -131,6 +139,7 @@ def _from_s3_record(record: S3EventRecord) -> ObjectEvent:
             sequencer=obj.get("sequencer") or None,
         ),
         created=record.event_name.startswith("ObjectCreated:"),
+        deleted=record.event_name.startswith(DELETION_EVENTS),
         request_id=(record.get("responseElements") or {}).get("x-amz-request-id"),
     )
 
@@ -138,8 +147,10 @@ def _from_s3_record(record: S3EventRecord) -> ObjectEvent:
 def from_eventbridge(event: Mapping[str, Any]) -> ObjectEvent:
     """An ``ObjectEvent`` from an EventBridge event of S3 (``source: aws.s3``).
 
-    Only ``Object Created`` events create anything; other detail types (``Object Deleted``,
-    ``Object Restore Completed``, ...) come back with ``created`` false, to be skipped.
+    ``Object Created`` events create; ``Object Deleted`` ones (a ``deletion-type`` of
+    ``Permanently Deleted`` or ``Delete Marker Created``, a ``reason`` of ``DeleteObject`` or
+    ``Lifecycle Expiration``: the key's state decides, not these) delete; other detail types
+    (``Object Restore Completed``, ...) come back as neither, to be skipped.
     """
     wrapped = S3EventBridgeNotificationEvent(dict(event))
     detail = wrapped.detail
@@ -153,6 +164,7 @@ def from_eventbridge(event: Mapping[str, Any]) -> ObjectEvent:
             sequencer=obj.get("sequencer") or None,
         ),
         created=wrapped.detail_type == "Object Created",
+        deleted=wrapped.detail_type == "Object Deleted",
         request_id=detail.get("request-id"),
     )
 

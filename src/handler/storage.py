@@ -12,7 +12,9 @@ against stale state fails with 412 and looks again.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
@@ -55,6 +57,9 @@ CLIENT_CONFIG: Final = Config(
 
 # Error codes meaning "that object or version is not there (any more)".
 _GONE: Final = frozenset({"NoSuchKey", "NoSuchVersion", "404", "NotFound"})
+# What a store answers for a request header it does not implement (LocalStack: If-Match on
+# DeleteObject).
+_NOT_IMPLEMENTED: Final = "NotImplemented"
 # Error codes meaning "a condition did not hold": 412, or 409 when S3 saw two conditional
 # writes to one key race.
 _CONFLICT: Final = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict", "409"})
@@ -206,17 +211,25 @@ def open_source(
     return source
 
 
-def is_current(client: S3Client, bucket: str, key: str, version: Version) -> bool:
-    """Whether ``version`` (as read) is still the key's current object: asked again after a
-    conflicting write, when the result another invocation wrote may come from a newer one."""
+def current_version(client: S3Client, bucket: str, key: str) -> Version | None:
+    """The key's current object (its version id and ETag), or ``None`` where the key has none:
+    deleted in an unversioned bucket, or a delete marker current in a versioned one (a HEAD
+    without a version id answers 404 to both)."""
     try:
         head = client.head_object(Bucket=bucket, Key=key)
     except ClientError as error:
         if _code(error) in _GONE:
-            return False
+            return None
         raise
-    now = Version(_version(head.get("VersionId")), head["ETag"].strip('"'), None)
-    return now.same_as(version)
+    return Version(_version(head.get("VersionId")), head["ETag"].strip('"'), None)
+
+
+def is_current(client: S3Client, bucket: str, key: str, version: Version) -> bool:
+    """Whether ``version`` (as read) is still the key's current object: asked again after a
+    conflicting write, when the result another invocation wrote may come from a newer one, or
+    the result we compared against was withdrawn because the key was deleted."""
+    now = current_version(client, bucket, key)
+    return now is not None and now.same_as(version)
 
 
 def stored_result(client: S3Client, bucket: str, key: str) -> StoredResult | None:
@@ -284,3 +297,51 @@ def write_result(
             raise ResultConflict(key) from None
         raise
     return _stored(response["ETag"], metadata)
+
+
+def read_result_source(client: S3Client, bucket: str, key: str) -> tuple[StoredResult, str] | None:
+    """The result at ``key`` and the input key its body names (``source.key``), or ``None``
+    where there is no result there, or the object is not one of ours. One GET: what a backfill
+    reads of a result whose folder lists no input, to tell which key it must look at."""
+    try:
+        response = client.get_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        if _code(error) in _GONE:
+            return None
+        raise
+    with contextlib.closing(response["Body"]) as body:
+        try:
+            source = json.loads(body.read()).get("source", {})
+        except (ValueError, AttributeError):
+            return None
+    source_key = source.get("key") if isinstance(source, dict) else None
+    if not isinstance(source_key, str):
+        return None
+    return _stored(response["ETag"], response.get("Metadata", {})), source_key
+
+
+def withdraw_result(client: S3Client, bucket: str, key: str, *, replaces: StoredResult) -> bool:
+    """Remove the result object, only if it is still ``replaces`` (S3's ``If-Match`` on
+    DeleteObject): a result written meanwhile, for a newer upload, is never removed. Raises
+    ``ResultConflict`` where it changed, or is already gone. Returns whether the removal was
+    conditional.
+
+    Stores that do not implement conditional deletes (LocalStack's S3 answers ``NotImplemented``;
+    S3 has them since September 2025) get a HEAD, and an unconditional DELETE if the result is
+    still ``replaces``: ``False`` then, and the caller looks at the key again, since a result
+    written between the two requests went with it.
+    """
+    try:
+        client.delete_object(Bucket=bucket, Key=key, IfMatch=replaces.etag)
+    except ClientError as error:
+        if _code(error) in _CONFLICT or _code(error) in _GONE:
+            raise ResultConflict(key) from None
+        if _code(error) != _NOT_IMPLEMENTED:
+            raise
+    else:
+        return True
+    now = stored_result(client, bucket, key)
+    if now is None or now.etag != replaces.etag:
+        raise ResultConflict(key)
+    client.delete_object(Bucket=bucket, Key=key)
+    return False

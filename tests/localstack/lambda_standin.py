@@ -44,7 +44,11 @@ from handler.settings import DEFAULT_RESULT_NAME
 from local_invoke import LocalContext
 
 if TYPE_CHECKING:
-    from mypy_boto3_s3.type_defs import HeadObjectOutputTypeDef, PutObjectOutputTypeDef
+    from mypy_boto3_s3.type_defs import (
+        DeleteObjectOutputTypeDef,
+        HeadObjectOutputTypeDef,
+        PutObjectOutputTypeDef,
+    )
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 #: Lambda's default (and the template's maximum) batch size for an SQS event source mapping.
@@ -116,6 +120,16 @@ class Stack:
     def upload(self, key: str, body: bytes) -> PutObjectOutputTypeDef:
         """Put ``body`` at ``key``: LocalStack notifies by the route, asynchronously."""
         return self.clients.s3.put_object(Bucket=self.bucket, Key=key, Body=body)
+
+    def delete(self, key: str, version_id: str | None = None) -> DeleteObjectOutputTypeDef:
+        """Delete ``key`` (only ``version_id`` where given): LocalStack notifies as for uploads."""
+        if version_id is None:
+            return self.clients.s3.delete_object(Bucket=self.bucket, Key=key)
+        return self.clients.s3.delete_object(Bucket=self.bucket, Key=key, VersionId=version_id)
+
+    def has_result(self, key: str) -> bool:
+        listing = self.clients.s3.list_objects_v2(Bucket=self.bucket, Prefix=self.result_key(key))
+        return bool(listing["KeyCount"])
 
     def result(self, key: str) -> dict[str, Any]:
         """The result beside input ``key``, parsed with exact decimals."""
