@@ -119,7 +119,12 @@ def test_a_batch_task_sends_its_get_without_waiting_for_the_head(
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("versioning", [False, True], ids=["unversioned", "versioned"])
 def test_a_notification_whose_result_is_unknown_sends_its_get_without_waiting(
-    s3: S3Client, context: LocalContext, monkeypatch: pytest.MonkeyPatch, versioning: bool
+    s3: S3Client,
+    context: LocalContext,
+    s3_calls: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    versioning: bool,
 ) -> None:
     if versioning:
         s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
@@ -129,6 +134,7 @@ def test_a_notification_whose_result_is_unknown_sends_its_get_without_waiting(
     assert lambda_handler(event, context)["records"][0]["status"] == "ok"
 
     assert saw == [True]
+    assert s3_calls == ["HeadObject", "GetObject", "PutObject"]  # the GET a fresh key needs
     assert str(read_result(s3, RESULT)["total"]) == "4"
 
 
@@ -162,29 +168,26 @@ def test_a_batch_task_for_a_deleted_object_is_still_a_permanent_failure(
     )
 
 
-@pytest.mark.usefixtures("backoffs")
-def test_a_failing_head_wins_over_the_get_it_overlapped(
-    server_s3: S3Client, context: LocalContext, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    server_s3.put_object(Bucket=BUCKET, Key=KEY, Body=b'{"products": []}')
-    closed: list[bool] = []
-    close = storage.SourceObject.close
-
-    def tracking_close(self: storage.SourceObject) -> None:
-        closed.append(True)
-        close(self)
-
-    monkeypatch.setattr(storage.SourceObject, "close", tracking_close)
+def fail_with_500(monkeypatch: pytest.MonkeyPatch, operation: str) -> None:
+    """Every ``operation`` request of the handler's clients is answered 500 InternalError."""
 
     def install(client: S3Client) -> None:
         fault = error_status(500, "InternalError")
 
         def before_send(request: Any, event_name: str, **_: Any) -> Any:
-            return fault(request) if event_name.endswith("HeadObject") else None
+            return fault(request) if event_name.endswith(operation) else None
 
         client.meta.events.register_first("before-send.s3", before_send)
 
     on_handler_clients(monkeypatch, install)
+
+
+@pytest.mark.usefixtures("backoffs")
+def test_a_failing_head_wins_over_the_get_it_overlapped(
+    server_s3: S3Client, context: LocalContext, monkeypatch: pytest.MonkeyPatch, closed: list[bool]
+) -> None:
+    server_s3.put_object(Bucket=BUCKET, Key=KEY, Body=b'{"products": []}')
+    fail_with_500(monkeypatch, "HeadObject")
 
     result = lambda_handler(batch_event(KEY), context)["results"][0]
 
@@ -343,16 +346,7 @@ def test_a_duplicate_is_skipped_whatever_its_get_met_and_a_failing_head_wins(
     assert run(event, context)["status"] == "ok"
     KNOWN.clear()
     closed.clear()
-
-    def install(client: S3Client) -> None:
-        fault = error_status(500, "InternalError")
-
-        def before_send(request: Any, event_name: str, **_: Any) -> Any:
-            return fault(request) if event_name.endswith(failing) else None
-
-        client.meta.events.register_first("before-send.s3", before_send)
-
-    on_handler_clients(monkeypatch, install)
+    fail_with_500(monkeypatch, failing)
 
     if failing == "GetObject":  # as if the HEAD had gone alone: the GET is never needed
         assert run(event, context)["reason"] == "ResultUpToDate"
