@@ -11,6 +11,7 @@ sets the rounds (default 3); ``BENCH_SIZES`` a comma-separated subset of ``1MB,1
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import platform
 import shutil
@@ -42,58 +43,154 @@ BUCKET = "bench"
 LOOPBACK, S3_LIKE = "loopback", "S3-like"
 
 
+#: The cold start's target: the handler's imports against the tutorial's.
+COLD_TARGET = 1.20
+#: The warm target: a fresh record whose result the container does not know, through the
+#: S3-like network, against the tutorial's median.
+WARM_TARGET = 1.10
+TUTORIAL_IMPORTS = "boto3,json"
+
+
+def clean_src() -> Path:
+    """A copy of ``src`` without bytecode, in a new temporary directory (``rmtree`` its
+    parent): the handler's modules as ``sam build`` ships them."""
+    clean = Path(tempfile.mkdtemp(prefix="bench-src-")) / "src"
+    shutil.copytree(ROOT / "src", clean, ignore=shutil.ignore_patterns("__pycache__"))
+    return clean
+
+
 def cold_start(endpoint: str) -> list[str]:
+    """The imports of a cold start, in fresh processes, alternating, in two settings:
+
+    - bytecode cached: every module, the tutorial's and ours, reads its bytecode from a cache
+      filled by a first, untimed run: what is imported, compared on equal terms (the target);
+    - our modules compiled: the handler's own modules are compiled as they are imported, from a
+      clean copy of ``src`` (``sam build`` ships no ``.pyc`` of them, and Lambda's code directory
+      is read-only), while boto3 and the other packages read their installed bytecode.
+    """
+    cache = tempfile.mkdtemp(prefix="bench-pycache-")
+    clean = clean_src()
+    cached = {"PYTHONPYCACHEPREFIX": cache, "PYTHONDONTWRITEBYTECODE": ""}
+    compiled = {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(clean)}
+    tracing = {"POWERTOOLS_TRACE_DISABLED": "false"}
     variants = {
-        "`import boto3`": ("boto3", {}),
-        "`import handler.app`, tracing off": ("handler.app", {}),
-        "`import handler.app`, tracing on": ("handler.app", {"POWERTOOLS_TRACE_DISABLED": "false"}),
+        "tutorial: `import boto3, json`": (TUTORIAL_IMPORTS, cached),
+        "`import handler.app`, tracing off": ("handler.app", cached),
+        "`import handler.app`, tracing on": ("handler.app", cached | tracing),
+        "tutorial, our modules compiled (none: boto3's bytecode is installed)": (
+            TUTORIAL_IMPORTS,
+            compiled,
+        ),
+        "`import handler.app`, tracing off, our modules compiled": ("handler.app", compiled),
     }
+    worker(worker_env(endpoint, **cached), "import", f"{TUTORIAL_IMPORTS},handler.app")
     seconds: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(COLD_RUNS):
-        for name, (module, extra) in variants.items():
-            result = worker(worker_env(endpoint, **extra), "import", module)
+        for name, (modules, extra) in variants.items():
+            result = worker(worker_env(endpoint, **extra), "import", modules)
             seconds[name].append(result["seconds"])
-    base = median(seconds["`import boto3`"])
+    shutil.rmtree(cache, ignore_errors=True)
+    shutil.rmtree(clean.parent, ignore_errors=True)
+    names = list(seconds)
     rows = [
-        f"Import in a fresh process, median of {COLD_RUNS} (alternating):",
+        f"Imports in a fresh process, median of {COLD_RUNS} (alternating); the tutorial's are "
+        "`import boto3, json`:",
         "",
-        "| import | median | ratio to `import boto3` | target |",
+        "| imports | median | ratio to the tutorial's | target |",
         "|---|---:|---:|---|",
     ]
     for name, values in seconds.items():
-        target = "≤ 1.5×" if "tracing off" in name else ""
-        met = (
-            " (met)" if target and median(values) / base <= 1.5 else (" (missed)" if target else "")
-        )
+        base = median(seconds[names[3] if "compiled" in name else names[0]])
+        ratio = median(values) / base
+        target = ""
+        if name == names[1]:
+            met = "met" if ratio <= COLD_TARGET else "missed"
+            target = f"≤ {COLD_TARGET:.2f}× (**{met}**)"
+        rows.append(f"| {name} | {median(values) * 1000:.0f} ms | {ratio:.2f}× | {target} |")
+    return rows
+
+
+def first_invocation(endpoint: str) -> list[str]:
+    """Imports and the first invocation, in one fresh process each: what a lazy import moves
+    out of the cold start is paid here, so the sum is what a cold container really costs. Each
+    run totals new bytes (a fresh record, no result yet); loopback S3."""
+    key = "cold/market_infos.json"
+    runs: dict[str, list[dict[str, Any]]] = {
+        "tutorial, S3 notification": [],
+        "this function, S3 notification": [],
+        "this function, SQS message (S3 -> SQS)": [],
+    }
+    clean = clean_src()
+    compiled = {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": f"{clean}:{ROOT / 'scripts'}"}
+    with tempfile.TemporaryDirectory() as tmp:
+        for run in range(COLD_RUNS):
+            for name, results in runs.items():
+                events = worker(worker_env(endpoint, **compiled), "first-events", key, str(run))
+                shape = "sqs" if "SQS" in name else "s3"
+                path = Path(tmp) / "event.json"
+                path.write_text(json.dumps(events[shape]))
+                function = "tutorial" if name.startswith("tutorial") else "handler"
+                result = worker(worker_env(endpoint, **compiled), "first", function, str(path))
+                if "error" in result:
+                    return [f"First invocation: failed ({result['error']})"]
+                answer = result["answer"]
+                assert answer.get("batchItemFailures", []) == [], answer
+                assert answer.get("records", [{"status": "ok"}])[0]["status"] == "ok", answer
+                results.append(result)
+    shutil.rmtree(clean.parent, ignore_errors=True)
+    base = median([r["seconds"] for r in runs["tutorial, S3 notification"]])
+    rows = [
+        f"A cold start in full: the imports, then the first invocation (a client made, the object "
+        f"read, the result written; loopback), in one fresh process, median of {COLD_RUNS} "
+        "(alternating), our modules compiled as they are imported. The tutorial has no SQS "
+        "variant: its S3 row is the yardstick for both.",
+        "",
+        "| function, event | imports | first invocation | sum | sum, ratio to the tutorial's |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, results in runs.items():
+        parts = [median([r[part] for r in results]) for part in ("import", "invocation", "seconds")]
         rows.append(
-            f"| {name} | {median(values) * 1000:.0f} ms | {median(values) / base:.2f}× | "
-            f"{target}{met} |"
+            f"| {name} | {parts[0] * 1000:.0f} ms | {parts[1] * 1000:.0f} ms | "
+            f"{parts[2] * 1000:.0f} ms | {parts[2] / base:.2f}× |"
         )
     return rows
 
 
+#: The container column of the request table: whether the container knew the result.
+CONTAINERS = {"known": "knows the result", "unknown": "does not", "any": "either (always asks)"}
+
+
 def requests_per_record(endpoint: str) -> list[str]:
-    result = worker(worker_env(endpoint), "requests", "requests/market_infos.json")
+    result = worker(worker_env(endpoint), "requests", "requests")
     if "error" in result:
         return [f"Requests per record: failed ({result['error']})"]
     meaning = {
-        "fresh": "a new event, nothing known of its result (target ≤ 3)",
-        "duplicate": "the same event again (target 1)",
+        "fresh": "a new key's first event (target ≤ 3)",
+        "duplicate": "the same event again (target 1 where the result is known, else ≤ 2)",
         "stale": "its version was overwritten before it ran",
-        "update": "a new version; the container wrote the result it replaces (target ≤ 3)",
+        "update": "a new version of a key that has a result (target ≤ 3)",
         "superseded": "older than the event already processed",
         "late deletion": "a deletion older than the upload already processed (target ≤ 2)",
         "noncurrent removed": "a noncurrent version deleted: nothing changes (target ≤ 2)",
         "promotion": "the current version deleted: the previous one is totalled (target ≤ 4)",
         "withdrawal": "a delete marker: the result is removed, conditionally (target ≤ 3)",
     }
-    rows = ["| record | S3 requests | what | outcome |", "|---|---:|---|---|"]
-    for name, what in meaning.items():
-        entry = result[name]
+    rows = [
+        "S3 requests per record, in a container that knows the result (it wrote or read it "
+        "before) and in one that does not (a cold or new container: the GET goes out beside the "
+        "HEAD, and is closed unread where the HEAD says the record is a duplicate or stale):",
+        "",
+        "| record | container | S3 requests | what | outcome |",
+        "|---|---|---:|---|---|",
+    ]
+    for row, entry in result.items():
+        kind, container = row.split("/")
         status = entry["status"]
         outcome = status["status"] + (f" ({status['reason']})" if "reason" in status else "")
         rows.append(
-            f"| {name} | {entry['requests']} ({' '.join(entry['methods'])}) | {what} | {outcome} |"
+            f"| {kind} | {CONTAINERS[container]} | "
+            f"{entry['requests']} ({' '.join(entry['methods'])}) | {meaning[kind]} | {outcome} |"
         )
     rows += [
         "",
@@ -108,7 +205,7 @@ def warm_latency(endpoints: dict[str, str], key: str) -> list[str]:
     mostly CPU; through the S3-like proxy it is mostly waiting."""
     label = {
         "ours": "this function, S3 notification, result known to the container (GET, then PUT)",
-        "unknown": "this function, S3 notification, result not known (HEAD, then GET, then PUT)",
+        "unknown": "this function, S3 notification, result not known (HEAD with GET, then PUT)",
         "batch": "this function, Batch Operations task (HEAD with GET, then PUT)",
         "tutorial": "tutorial (GET, then PUT)",
     }
@@ -139,15 +236,15 @@ def warm_latency(endpoints: dict[str, str], key: str) -> list[str]:
                 f"{p90 * 1000:.1f} ms | {median(values) / base:.2f}× |"
             )
     for network in endpoints:
-        ratio = ratios[network, "ours"]
+        ratio = ratios[network, "unknown"]
+        met = "met" if ratio <= WARM_TARGET else "missed"
+        verdict = f" (target ≤ {WARM_TARGET:.2f}×: **{met}**)" if network == S3_LIKE else ""
         rows += [
             "",
-            f"{network}: an S3 notification whose result the container knows takes "
-            f"**{ratio:.2f}×** the tutorial's median (target ≤ 1.10×: "
-            f"**{'met' if ratio <= 1.10 else 'missed'}**); one whose result it does not know "
-            f"(a cold container, or a key it never wrote) {ratios[network, 'unknown']:.2f}×; a "
-            f"Batch Operations task, whose GET does not wait for the HEAD, "
-            f"{ratios[network, 'batch']:.2f}×.",
+            f"{network}: an S3 notification whose result the container does not know (a cold or "
+            f"new container, a key's first event) takes **{ratio:.2f}×** the tutorial's median"
+            f"{verdict}; one whose result it knows {ratios[network, 'ours']:.2f}×; a Batch "
+            f"Operations task {ratios[network, 'batch']:.2f}×.",
         ]
     return rows
 
@@ -404,6 +501,8 @@ def main() -> None:
             keys[name] = (key, path.stat().st_size)
         log("cold start")
         cold = cold_start(endpoint)
+        log("first invocation")
+        first = first_invocation(endpoint)
         log("requests per record")
         requests = requests_per_record(endpoint)
         log("warm latency")
@@ -429,6 +528,8 @@ def main() -> None:
         "## Cold start",
         "",
         *cold,
+        "",
+        *first,
         "",
         "## S3 requests per record",
         "",

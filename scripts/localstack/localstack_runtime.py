@@ -79,9 +79,7 @@ def localstack_environment(
     - ``DNS_ADDRESS=0``: LocalStack's DNS server would look up an upstream resolver on the net.
     - ``DISABLE_EVENTS``, ``SKIP_SSL_CERT_DOWNLOAD``, ``SKIP_INFRA_DOWNLOADS``: no analytics and
       no downloads (the machine reaches package registries only).
-    - ``FILESYSTEM_ROOT``/``TMPDIR``: every file it writes stays in ``root``, removed afterwards;
-      ``OVERRIDE_IN_DOCKER=0``: LocalStack must not think it runs in its own container (it
-      would then use fixed paths under /tmp/localstack, shared with any other run).
+    - ``FILESYSTEM_ROOT``/``TMPDIR``: every file it writes stays in ``root``, removed afterwards.
     - ``EAGER_SERVICE_LOADING``: the services start before health reports ready, so the first
       test does not pay for their start (or time out on it).
     - The caller's ``AWS_*`` variables are dropped: they are for clients of LocalStack, not for
@@ -104,7 +102,6 @@ def localstack_environment(
         EAGER_SERVICE_LOADING="1",
         FILESYSTEM_ROOT=str(root),
         TMPDIR=str(root / "tmp"),
-        OVERRIDE_IN_DOCKER="0",
     )
     env.update(extra or {})
     return env

@@ -10,6 +10,10 @@
 | ``s3:TestEvent``             | ``{"records": []}``                                            |
 
 Any other shape is a configuration error (a wrong trigger), raised with what was received.
+
+What only one shape needs is imported when that shape arrives, not at the cold start: Powertools'
+batch utilities (they pull in ``asyncio`` and every event data class) for SQS, the Batch
+Operations data classes for Batch Operations (``docs/benchmarks.md``, "Cold start").
 """
 
 from __future__ import annotations
@@ -17,15 +21,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Literal
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import (
-    BatchProcessor,
-    EventType,
-    process_partial_response,
-)
-from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import (
-    S3BatchOperationEvent,
-    S3BatchOperationResponseRecord,
-)
 
 from handler import sources, storage
 from handler.deletions import follow_deletion
@@ -35,6 +30,9 @@ from handler.settings import Settings
 from handler.sources import ObjectEvent, Shape
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import (
+        S3BatchOperationResponseRecord,
+    )
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
     from aws_lambda_powertools.utilities.typing import LambdaContext
     from mypy_boto3_s3 import S3Client
@@ -107,6 +105,12 @@ def _answer_sqs(
     (Lambda returns them to the queue); the others are deleted. Powertools does the bookkeeping;
     ``raise_on_entire_batch_failure=False`` keeps the answer a list even when every message
     failed, so the response always names them."""
+    # SQS only (module doc).
+    from aws_lambda_powertools.utilities.batch import (  # noqa: PLC0415
+        BatchProcessor,
+        EventType,
+        process_partial_response,
+    )
 
     def handle(record: SQSRecord) -> None:
         try:
@@ -132,6 +136,12 @@ def _answer_batch(event: dict[str, Any], client: S3Client, settings: Settings) -
     """S3 Batch Operations' response: one result per task. ``Succeeded`` for ok, invalid and
     skipped (``resultString`` says which), ``TemporaryFailure`` for what a retry may cure,
     ``PermanentFailure`` where the object does not exist."""
+    # Batch Operations only (module doc).
+    from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import (  # noqa: PLC0415
+        S3BatchOperationEvent,
+        S3BatchOperationResponseRecord,
+    )
+
     job = S3BatchOperationEvent(event)
     results: list[S3BatchOperationResponseRecord] = []
     for task in job.tasks:

@@ -70,6 +70,13 @@ REASONS: Final = {
 }
 
 
+class _Stopped(Exception):
+    """The stored result, asked for beside the GET, stops the record: it already comes from
+    this version of the object, or a later one."""
+
+    reason: Final = "ResultUpToDate"
+
+
 @dataclass
 class Outcome:
     """What became of one object event: the handler's summary entry, plus what metrics need."""
@@ -108,32 +115,22 @@ def process(client: S3Client, event: ObjectEvent, settings: Settings) -> Outcome
     out_key = result_key(key, settings.result_name)
 
     try:
-        if _plan_ignores_result(event.version):
-            # Whatever the HEAD answers, the key's current object is read: both go out at once.
-            current = True
-            stored, source = _head_with_get(client, event, (out_bucket, out_key), settings)
+        known = KNOWN.get(_where(client, (out_bucket, out_key)))
+        if known is UNKNOWN or _plan_ignores_result(event.version):
+            # The result must be asked of S3, and it usually lets the record through: the GET
+            # goes out beside the HEAD, and is closed unread where the HEAD stops the record.
+            stored, source, current = _head_with_get(client, event, (out_bucket, out_key), settings)
         else:
-            # Duplicates and stale events stop here, after a single HEAD: the GET waits for it,
-            # unless what this container knows of the result lets the record through anyway.
-            stored = _stored_for(client, event.version, key, (out_bucket, out_key))
+            # What this container knows of the result: where it lets the record through, no
+            # HEAD; where it would stop it, a HEAD alone, the GET waiting for its answer.
+            stored = _stored_for(client, event.version, key, (out_bucket, out_key), known)
             decision = plan(event.version, stored.source_of(key) if stored else None)
             if decision in STOPS:
                 return skipped("ResultUpToDate")
             current = decision is Plan.READ_CURRENT
-            # Always the key's current object, and only if it is the version the event names:
-            # a version still readable by its id behind a delete marker is never totalled again
-            # (never resurrected; ``handler.deletions``). The same one GET either way.
-            source = storage.open_source(
-                client,
-                bucket,
-                key,
-                event.version.version_id,
-                event.version.etag,
-                current=True,
-                parallel=settings.parallel_read,
-            )
-    except storage.SourceGone as gone:
-        return skipped(gone.reason)
+            source = _open_current(client, event, settings)
+    except (storage.SourceGone, _Stopped) as stop:
+        return skipped(stop.reason)
 
     # The version actually read: what the result records, and what duplicates are matched on.
     read = Version(source.version_id, source.etag, event.version.sequencer)
@@ -160,13 +157,16 @@ def _head(client: S3Client, target: tuple[str, str]) -> storage.StoredResult | N
 
 
 def _stored_for(
-    client: S3Client, event: Version, key: str, target: tuple[str, str]
+    client: S3Client,
+    event: Version,
+    key: str,
+    target: tuple[str, str],
+    known: storage.StoredResult | None,
 ) -> storage.StoredResult | None:
-    """The result to plan against: what this container remembers of it where that lets the
-    record through (the conditional write checks it is still there), else a HEAD. What is
-    remembered never stops a record on its own (``handler.known_results``)."""
-    known = KNOWN.get(_where(client, target))
-    if known is UNKNOWN or plan(event, known.source_of(key) if known else None) in STOPS:
+    """The result to plan against: what this container remembers of it (``known``) where that
+    lets the record through (the conditional write checks it is still there), else a HEAD. What
+    is remembered never stops a record on its own (``handler.known_results``)."""
+    if plan(event, known.source_of(key) if known else None) in STOPS:
         return _head(client, target)
     return known
 
@@ -174,17 +174,23 @@ def _stored_for(
 def _plan_ignores_result(event: Version) -> bool:
     """Whether ``plan`` reads the key's current object whatever result is stored: the event
     names no version id and no ETag (so it is never a duplicate before its GET) and no sequencer
-    that orders (so it is never stale). S3 Batch Operations tasks are such events: for them the
-    GET need not wait for the HEAD, and the two requests share one round trip."""
+    that orders (so it is never stale). S3 Batch Operations tasks are such events: their HEAD
+    and GET overlap even where this container knows the result."""
     return not (event.version_id or event.etag or is_real_sequencer(event.sequencer))
 
 
 def _head_with_get(
     client: S3Client, event: ObjectEvent, target: tuple[str, str], settings: Settings
-) -> tuple[storage.StoredResult | None, storage.SourceObject]:
-    """The stored result (HEAD) and the key's current object opened (GET), both in flight at
-    once. The HEAD is sent first and its failure wins, as if it had been sent alone first;
-    ``SourceGone`` from the GET is raised once the HEAD succeeded."""
+) -> tuple[storage.StoredResult | None, storage.SourceObject, bool]:
+    """The stored result (HEAD) and the source opened (GET), both in flight at once: the
+    stored result, the source, and whether it is the key's current object. Raises ``_Stopped``
+    where the stored result stops the record, once the GET is closed with its body unread.
+
+    The GET is the one every create makes: the key's current object, checked against the
+    version the event names (never a version behind a delete marker), so what the HEAD answers
+    never changes which GET is needed. The HEAD is started first and decides, as if it had been
+    sent alone first: its failure wins, and a duplicate or stale event is skipped whatever the
+    GET met. ``SourceGone`` from the GET is raised only where the HEAD let it count."""
     sent = threading.Event()
 
     def head_sent(**_: object) -> None:
@@ -197,25 +203,40 @@ def _head_with_get(
             head.add_done_callback(lambda _: sent.set())  # also where it failed before sending
             sent.wait()
             try:
-                source = storage.open_source(
-                    client,
-                    event.bucket,
-                    event.key,
-                    None,
-                    None,
-                    current=True,
-                    parallel=settings.parallel_read,
-                )
-            except Exception:
-                head.result()  # the HEAD's own failure first
-                raise
+                source: storage.SourceObject | Exception = _open_current(client, event, settings)
+            except Exception as error:  # noqa: BLE001 - what counts is decided by the HEAD
+                source = error
             try:
-                return head.result(), source
+                stored = head.result()
             except BaseException:
-                source.close()
+                if not isinstance(source, Exception):
+                    source.close()
                 raise
     finally:
         client.meta.events.unregister("before-call.s3.HeadObject", unique_id=_HEAD_SENT)
+    decision = plan(event.version, stored.source_of(event.key) if stored else None)
+    if decision in STOPS:
+        if not isinstance(source, Exception):
+            source.close()
+        raise _Stopped
+    if isinstance(source, Exception):
+        raise source
+    return stored, source, decision is Plan.READ_CURRENT
+
+
+def _open_current(client: S3Client, event: ObjectEvent, settings: Settings) -> storage.SourceObject:
+    """The key's current object, and only if it is the version the event names: a version
+    still readable by its id behind a delete marker is never totalled again (never
+    resurrected; ``handler.deletions``)."""
+    return storage.open_source(
+        client,
+        event.bucket,
+        event.key,
+        event.version.version_id,
+        event.version.etag,
+        current=True,
+        parallel=settings.parallel_read,
+    )
 
 
 def _compute(

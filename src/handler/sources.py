@@ -11,6 +11,10 @@ URL-encoded (``market+a/m%C3%A4rkte/market_infos.json``), so every key is decode
 ``unquote_plus``. For EventBridge this is what AWS sends (the key of an "Object Created" event is
 encoded as in notifications; Powertools' ``S3EventBridgeNotificationObject.key`` decodes it too),
 and LocalStack's S3 sends the same (tests/localstack).
+
+The data classes are imported when an event needs them, not with this module: importing any of
+them imports every one of Powertools' event data classes (its package does), a cost the cold
+start of every invocation would pay (``docs/benchmarks.md``, "Cold start").
 """
 
 from __future__ import annotations
@@ -19,19 +23,16 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import unquote_plus
 
-from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import (
-    S3BatchOperationEvent,
-    S3BatchOperationTask,
-)
-from aws_lambda_powertools.utilities.data_classes.s3_event import (
-    S3EventBridgeNotificationEvent,
-    S3EventRecord,
-)
-
 from handler.ordering import Version
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import (
+        S3BatchOperationTask,
+    )
+    from aws_lambda_powertools.utilities.data_classes.s3_event import S3EventRecord
 
 S3_TEST_EVENT: Final = "s3:TestEvent"
 
@@ -122,6 +123,10 @@ def _describe_shape(event: Mapping[str, Any]) -> str:
 
 def from_s3_record(raw: Mapping[str, Any]) -> ObjectEvent:
     """An ``ObjectEvent`` from one record of an S3 notification."""
+    from aws_lambda_powertools.utilities.data_classes.s3_event import (  # noqa: PLC0415
+        S3EventRecord,
+    )
+
     try:
         return _from_s3_record(S3EventRecord(dict(raw)))
     except (KeyError, TypeError, AttributeError) as error:
@@ -152,6 +157,10 @@ def from_eventbridge(event: Mapping[str, Any]) -> ObjectEvent:
     ``Lifecycle Expiration``: the key's state decides, not these) delete; other detail types
     (``Object Restore Completed``, ...) come back as neither, to be skipped.
     """
+    from aws_lambda_powertools.utilities.data_classes.s3_event import (  # noqa: PLC0415
+        S3EventBridgeNotificationEvent,
+    )
+
     wrapped = S3EventBridgeNotificationEvent(dict(event))
     detail = wrapped.detail
     obj = detail.object
@@ -225,5 +234,9 @@ def object_events(event: Mapping[str, Any]) -> list[ObjectEvent]:
     if shape is Shape.EVENTBRIDGE:
         return [from_eventbridge(event)]
     if shape is Shape.BATCH:
+        from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import (  # noqa: PLC0415
+            S3BatchOperationEvent,
+        )
+
         return [from_batch_task(task) for task in S3BatchOperationEvent(dict(event)).tasks]
     return []

@@ -24,13 +24,13 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from handler.ordering import Version, is_real_sequencer
-from handler.ranged import ParallelBody
 from handler.settings import MAX_PARALLEL_READ_CONCURRENCY
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import GetObjectOutputTypeDef, PutObjectRequestTypeDef
 
+    from handler.ranged import ParallelBody
     from handler.settings import ParallelRead
     from handler.totals import BinaryReader
 
@@ -196,6 +196,9 @@ def open_source(
         source.close()  # a newer version is current: its own event covers it
         raise SourceGone(SOURCE_CHANGED)
     if parallel is not None and parallel.applies(source.size):
+        # Imported for large objects only: a cold start that reads a small one does not pay it.
+        from handler.ranged import ParallelBody  # noqa: PLC0415
+
         source.response["Body"].close()
         body = ParallelBody(
             client,
