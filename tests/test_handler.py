@@ -17,6 +17,7 @@ import pytest
 
 from handler.app import RecordsFailed, lambda_handler
 from handler.settings import ConfigurationError
+from handler.sources import shape_of
 from local_invoke import OBJECTS, event_keys, put_event, seed_event_objects
 from support import BUCKET, EVENTS, load_event, read_result, upload
 
@@ -314,6 +315,13 @@ def test_events_directory_has_the_documented_samples() -> None:
     names = {p.name for p in EVENTS.glob("*.json")}
     assert {"put.json", "put-many.json", "put-encoded-key.json", "delete.json"} <= names
     assert "test-event.json" in names
+
+
+def test_every_file_in_events_is_an_event_the_function_takes() -> None:
+    # `make run ARGS="--event events/..."` takes any of them (README); SAM's env file for
+    # `sam local invoke` lives in scripts/sam_local/, not here.
+    shapes = {path.name: shape_of(load_event(path.name)) for path in EVENTS.glob("*.json")}
+    assert "put.json" in shapes
 
 
 def test_a_new_client_is_made_on_every_invocation(

@@ -366,12 +366,12 @@ def test_errors_of_the_stream_itself_propagate_unchanged() -> None:
         (
             b'{"products": [{"price": 1e9999999999999999999}]}',
             "InvalidSchema",
-            "a number's exponent is beyond the supported range",
+            "products[0].price: a number's exponent is beyond the supported range",
         ),
         (
             b'{"products": [{"price": ' + b"9" * 5000 + b"}]}",
             "InvalidSchema",
-            "a number has more digits than supported",
+            "products[0].price: an integer has more digits than the 4300 supported",
         ),
         (
             b'{"products": [}',
@@ -444,6 +444,40 @@ def test_a_bom_inside_the_document_is_refused_even_at_the_start_of_a_read(fast: 
     assert (raised.value.code, raised.value.message) == (
         "InvalidJSON",
         "not valid JSON (lexical error: invalid char in json text)",
+    )
+
+
+DIGITS_4301 = "9" * 4301
+
+
+@pytest.mark.parametrize(
+    ("document", "place"),
+    [
+        (
+            f'{{"products": [{{"price": 1}}, {{"price": 2}}, {{"price": 3}}, '
+            f'{{"price": {DIGITS_4301}}}]}}',
+            "products[3].price",
+        ),
+        (f'{{"products": [{{"price": 1}}, {{"n": [{DIGITS_4301}], "price": 2}}]}}', "products[1]"),
+        (f'{{"products": [{{"price": 1}}, {DIGITS_4301}]}}', "products[1]"),
+        (f'{{"products": {DIGITS_4301}}}', "products"),
+        (f'{{"name": {DIGITS_4301}, "products": []}}', "document"),
+        (f'{{"products": [], "name": {{"n": {DIGITS_4301}}}}}', "document"),
+        (DIGITS_4301, "document"),
+    ],
+    ids=["price", "ignored key of a product", "item", "products", "before", "after", "root"],
+)
+@pytest.mark.parametrize("step", [None, 7])
+def test_a_number_too_long_to_convert_is_named_by_its_place(
+    document: str, place: str, step: int | None
+) -> None:
+    # Python converts integers of at most 4,300 digits; the parser fails before the number's
+    # event exists, and the walker, which knows where it is, names the place.
+    with pytest.raises(InvalidDocument) as caught:
+        total_of(document, step)
+    assert (caught.value.code, caught.value.message) == (
+        "InvalidSchema",
+        f"{place}: an integer has more digits than the 4300 supported",
     )
 
 
