@@ -253,25 +253,26 @@ def test_key_without_file_is_an_error_not_ignored(capsys: pytest.CaptureFixture[
 # --- `make run` itself: stdout is JSON however it is called, and Python 3.11+ is said in one line
 
 
-def shell_env() -> dict[str, str]:
-    """The environment of a user's shell: without the make variables of a `make unit` around
-    this test (a `-s` there would hide what `make run` echoes)."""
+def make_run(*variables: str) -> subprocess.CompletedProcess[str]:
+    """``make run`` as typed in a user's shell: without the make variables of a `make unit`
+    around this test (a `-s` there would hide what `make run` echoes)."""
     inherited = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")
-    return {name: value for name, value in os.environ.items() if name not in inherited}
-
-
-@pytest.mark.slow
-def test_make_run_prints_only_json_on_stdout() -> None:
-    # `make run | jq .total` without -s: make must echo nothing onto stdout.
-    done = subprocess.run(
-        ["make", "run"],
+    env = {name: value for name, value in os.environ.items() if name not in inherited}
+    return subprocess.run(
+        ["make", "run", *variables],
         cwd=ROOT,
-        env=shell_env(),
+        env=env,
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
     )
+
+
+@pytest.mark.slow
+def test_make_run_prints_only_json_on_stdout() -> None:
+    # `make run | jq .total` without -s: make must echo nothing onto stdout.
+    done = make_run()
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["total"] == 400
     assert "result object s3://market-totals-demo/market_a/total_price.json" in done.stderr
@@ -294,15 +295,7 @@ def test_make_run_with_an_old_python_says_so_in_one_line(
         interpreter.write_text(python)
         interpreter.chmod(0o755)
     venv = tmp_path / "venv"
-    done = subprocess.run(
-        ["make", "run", f"PYTHON={interpreter}", f"VENV={venv}"],
-        cwd=ROOT,
-        env=shell_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = make_run(f"PYTHON={interpreter}", f"VENV={venv}")
     assert done.returncode != 0
     assert done.stdout == ""
     [line] = done.stderr.splitlines()
