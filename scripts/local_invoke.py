@@ -28,7 +28,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import quote_plus
 
 import boto3
@@ -449,8 +449,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return {"answer": answer, "results": written_results(client, event)}
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse's errors as every other error here: one line, no usage block above it."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"make run: error: {message} (ARGS=--help lists the flags)", file=sys.stderr)
+        sys.exit(2)
+
+
 def parser() -> argparse.ArgumentParser:
-    command = argparse.ArgumentParser(
+    command = _OneLineParser(
         prog="make run ARGS=...",
         description="Total a market on an embedded S3 (moto) or your own, playing S3's part: "
         "upload the objects the event names, send the event S3 would have sent, print the "

@@ -189,7 +189,11 @@ def test_event_and_file_together_are_refused(
     with pytest.raises(SystemExit) as exited:
         main(["--event", str(EVENTS / "put.json"), "--file", str(tmp_path / "x.json")])
     assert exited.value.code == 2
-    assert "not allowed with argument" in capsys.readouterr().err
+    [line] = capsys.readouterr().err.splitlines()
+    assert line == (
+        "make run: error: argument --file: not allowed with argument --event "
+        "(ARGS=--help lists the flags)"
+    )
 
 
 @pytest.fixture
