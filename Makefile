@@ -29,23 +29,35 @@ SAM := PATH="$(abspath $(dir $(PY313))):$$PATH" $(TOOLS)/bin/sam
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
+# The Python that creates a virtualenv must be 3.11 or newer (the code uses datetime.UTC and
+# more): said in one line when the virtualenv is made, rather than a traceback later.
+python_ok = $(shell $(PYTHON) -c 'import sys; print(int(sys.version_info >= (3, 11)))' 2>/dev/null)
+need_python = $(if $(filter 1,$(python_ok)),,$(error Python 3.11 or newer is needed to create \
+  $(1); PYTHON=$(PYTHON) is $(or $(shell $(PYTHON) -V 2>/dev/null),not found) \
+  (make $(or $(MAKECMDGOALS),run) PYTHON=/path/to/python3.11+)))
+
+# Silent, and pip's words on stderr: stdout is `make run`'s result JSON alone, on the first run too.
 $(RUN_STAMP): requirements.txt requirements-run.txt
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements-run.txt
-	touch $@
+	@$(call need_python,$(VENV))
+	@echo "make: installing requirements-run.txt into $(VENV) (the first time, about a minute)" >&2
+	@$(PYTHON) -m venv $(VENV) >&2
+	@$(BIN)/python -m pip install --quiet --upgrade pip >&2
+	@$(BIN)/python -m pip install --quiet -r requirements-run.txt >&2
+	@touch $@
 
 $(STAMP): $(RUN_STAMP) requirements-dev.txt
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
 $(TOOLS_STAMP): requirements-tools.txt
+	@$(call need_python,$(TOOLS))
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/python -m pip install --quiet --upgrade pip
 	$(TOOLS)/bin/python -m pip install --quiet -r requirements-tools.txt
 	touch $@
 
 $(CHECKOV_STAMP): requirements-checkov.txt
+	@$(call need_python,$(CHECKOV))
 	$(PYTHON) -m venv $(CHECKOV)
 	$(CHECKOV)/bin/python -m pip install --quiet --upgrade pip
 	$(CHECKOV)/bin/python -m pip install --quiet -r requirements-checkov.txt
@@ -53,12 +65,16 @@ $(CHECKOV_STAMP): requirements-checkov.txt
 
 setup: $(STAMP) ## create .venv with the runtime and dev dependencies
 
+.PHONY: tools
+tools: $(TOOLS_STAMP) ## create .venv-tools: the SAM CLI (.venv-tools/bin/sam) and cfn-lint
+
+# Not echoed: stdout carries the results alone (`make run | jq .total`).
 run: $(RUN_STAMP) ## total a sample market on an embedded S3 (moto): ARGS="--help" lists the flags
-	PYTHONPATH=src $(BIN)/python scripts/local_invoke.py $(ARGS)
+	@PYTHONPATH=src $(BIN)/python scripts/local_invoke.py $(ARGS)
 
 .PHONY: backfill
 backfill: $(RUN_STAMP) ## total the inputs already in a bucket (ARGS="--bucket B [--prefix P] [--workers N]"; docs/backfill.md)
-	PYTHONPATH=src $(BIN)/python scripts/backfill.py $(ARGS)
+	@PYTHONPATH=src $(BIN)/python scripts/backfill.py $(ARGS)
 
 lint: $(STAMP) ## ruff lint and format check
 	$(BIN)/ruff check src scripts tests bench

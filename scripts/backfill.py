@@ -23,6 +23,9 @@ settings, flags), 130 when interrupted. Errors are one line on stderr, without a
 
 from __future__ import annotations
 
+import needs_python  # noqa: F401 - first: one line, not a traceback, on Python < 3.11
+
+# isort: split
 import argparse
 import contextlib
 import json

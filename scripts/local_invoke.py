@@ -13,6 +13,9 @@ error is one line on stderr and exit status 2.
 
 from __future__ import annotations
 
+import needs_python  # noqa: F401 - first: one line, not a traceback, on Python < 3.11
+
+# isort: split
 import argparse
 import contextlib
 import copy
@@ -26,7 +29,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import quote_plus
 
 import boto3
@@ -384,16 +387,17 @@ def build_event(args: argparse.Namespace, client: S3Client) -> tuple[dict[str, A
         except OSError as error:
             raise UsageError(f"cannot read --file {args.file}: {error.strerror}") from None
         bucket = args.bucket or DEFAULT_BUCKET
-        done = upload(client, bucket, args.key, body, create_bucket=create)
+        key = args.key or DEFAULT_KEY
+        done = upload(client, bucket, key, body, create_bucket=create)
         event = put_event(
             bucket,
-            args.key,
+            key,
             etag=done.etag,
             size=done.size,
             sequencer=done.sequencer,
             version_id=done.version_id,
         )
-        return event, [f"uploaded {args.file} as s3://{bucket}/{args.key}"]
+        return event, [f"uploaded {args.file} as s3://{bucket}/{key}"]
     event = load_event(Path(args.event or DEFAULT_EVENT))
     if args.bucket:
         event = with_bucket(event, args.bucket)
@@ -516,13 +520,20 @@ def delete_inputs(client: S3Client, event: dict[str, Any]) -> list[dict[str, Any
     return [delete_and_tell(client, bucket, key) for bucket, key in keys]
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse's errors as every other error here: one line, no usage block above it."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"make run: error: {message} (ARGS=--help lists the flags)", file=sys.stderr)
+        sys.exit(2)
+
+
 def parser() -> argparse.ArgumentParser:
-    command = argparse.ArgumentParser(
+    command = _OneLineParser(
         prog="make run ARGS=...",
         description="Total a market on an embedded S3 (moto) or your own, playing S3's part: "
         "upload the objects the event names, send the event S3 would have sent, print the "
         "result objects on stdout (one JSON document per line, as stored).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     source = command.add_mutually_exclusive_group()
     source.add_argument(
@@ -530,19 +541,21 @@ def parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="an event of any shape the function takes (events/*.json, or `sam local "
         "generate-event s3 put ...`); the objects it names are uploaded from events/objects/ "
-        f"[default: {DEFAULT_EVENT.relative_to(ROOT)}]",
+        f"(default: {DEFAULT_EVENT.relative_to(ROOT)})",
     )
     source.add_argument(
         "--file",
         metavar="PATH",
         help="upload this file of your own as --key and invoke with the event of that upload",
     )
-    command.add_argument("--key", default=DEFAULT_KEY, help="the key --file is uploaded as")
+    command.add_argument(
+        "--key", help=f"with --file: the key it is uploaded as (default: {DEFAULT_KEY})"
+    )
     command.add_argument(
         "--bucket",
         metavar="NAME",
         help=f"the bucket (S3 notification and EventBridge events: replaces the event's) "
-        f"[default: the event's, or {DEFAULT_BUCKET} with --file]",
+        f"(default: the event's; {DEFAULT_BUCKET} with --file)",
     )
     command.add_argument(
         "--real-s3",
@@ -564,9 +577,17 @@ def parser() -> argparse.ArgumentParser:
     return command
 
 
+def check_flags(args: argparse.Namespace) -> None:
+    """What argparse cannot say: an event names its own keys, so a --key without --file would be
+    silently ignored."""
+    if args.key is not None and args.file is None:
+        raise UsageError("--key names the key --file is uploaded as: give --file too")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
+        check_flags(args)
         with contextlib.ExitStack() as stack:
             if not args.real_s3:
                 endpoint = stack.enter_context(embedded_s3())

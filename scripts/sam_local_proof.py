@@ -2,8 +2,8 @@
 
 Starts a moto S3 server on the Docker bridge address of this host (where the function's
 container reaches it as ``host.docker.internal``), uploads the objects the event names, runs
-``sam local invoke`` with ``events/env.json`` pointed at that server, and checks the handler's
-summary and the result object it wrote. Exits non-zero, saying why, on any difference.
+``sam local invoke`` with ``scripts/sam_local/env.json`` pointed at that server, and checks the
+handler's summary and the result object it wrote. Exits non-zero, saying why, on any difference.
 
 Only local addresses are used: the moto server listens on the bridge address, nothing else.
 """
@@ -64,10 +64,10 @@ def moto_server(address: str) -> Iterator[int]:
 
 
 def env_vars_for(template_env: dict[str, dict[str, str]], port: int) -> dict[str, dict[str, str]]:
-    """``events/env.json`` with each endpoint URL's port replaced by the moto server's, so that
-    the file users run is the one proven."""
+    """``scripts/sam_local/env.json`` with each endpoint URL's port replaced by the moto server's,
+    so that the file users run is the one proven."""
     if "AWS_ENDPOINT_URL_S3" not in template_env.get(FUNCTION, {}):
-        raise ProofFailed(f"events/env.json sets no AWS_ENDPOINT_URL_S3 for {FUNCTION}")
+        raise ProofFailed(f"scripts/sam_local/env.json sets no AWS_ENDPOINT_URL_S3 for {FUNCTION}")
     result: dict[str, dict[str, str]] = {}
     for function, variables in template_env.items():
         result[function] = {}
@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sam", default="sam")
     parser.add_argument("--template", required=True, help="the template `sam build` wrote")
     parser.add_argument("--event", type=Path, default=EVENTS / "put.json")
-    parser.add_argument("--env-vars", type=Path, default=EVENTS / "env.json")
+    parser.add_argument("--env-vars", type=Path, default=ROOT / "scripts/sam_local/env.json")
     parser.add_argument("--expect-total", type=Decimal, default=Decimal(400))
     args = parser.parse_args(argv)
 

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from handler.settings import DEFAULT_PARALLEL_READ_CONCURRENCY
+from handler.totals.arithmetic import MAX_DECIMAL_PLACES, MAX_TOTAL_DIGITS
+
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
@@ -83,3 +86,26 @@ def test_the_readme_commands_are_make_targets() -> None:
     assert set(re.findall(r"^make ([a-z-]+)", readme, flags=re.MULTILINE)) <= make_targets()
     assert "make run" in readme
     assert "make test" in readme
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/behaviour.md"])
+def test_the_pages_state_the_exactness_limits_of_the_code(page: str) -> None:
+    text = " ".join((ROOT / page).read_text(encoding="utf-8").split())
+    digits, places = f"{MAX_TOTAL_DIGITS:,}", f"{MAX_DECIMAL_PLACES:,}"
+    assert f"up to {digits} significant digits and {places} decimal places" in text
+
+
+@pytest.mark.parametrize("name", ["samconfig.toml", "template.yaml", "Makefile"])
+def test_the_configuration_comments_point_at_what_exists(name: str) -> None:
+    text = (ROOT / name).read_text(encoding="utf-8")
+    for section in re.findall(r'README "([^"]+)"', text):
+        assert section.lower().replace(" ", "-") in anchors(ROOT / "README.md"), section
+    for path in re.findall(r"\b((?:docs|scripts|events|src|tests)/[\w./-]*\w)", text):
+        assert (ROOT / path).exists(), f"{name} names {path}"
+
+
+def test_the_template_comment_on_ranged_gets_states_the_setting() -> None:
+    text = (ROOT / "template.yaml").read_text(encoding="utf-8")
+    [said] = re.findall(r"read with (\d+) ranged GETs", text)
+    [set_to] = re.findall(r'PARALLEL_READ_CONCURRENCY: "(\d+)"', text)
+    assert int(said) == int(set_to) == DEFAULT_PARALLEL_READ_CONCURRENCY

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 KEY = "market_a/market_infos.json"
 RESULT = "market_a/total_price.json"
 LOCALSTACK = "0055AED6DCD90281E5"
+MARKET = b'{"products": [{"price": 1.25}, {"price": 2}]}'
 
 
 def doc(*prices: int | str) -> bytes:
@@ -87,6 +88,20 @@ def test_sqs_message_from_eventbridge(s3: S3Client, context: LocalContext) -> No
     event = sqs_event(json.dumps(eventbridge_event(put(s3, 8, "0A"))))
     assert lambda_handler(event, context) == {"batchItemFailures": []}
     assert read_result(s3, RESULT)["total"] == 8
+
+
+def test_a_notification_with_a_message_member_is_still_s3_work(
+    s3: S3Client, context: LocalContext
+) -> None:
+    # Only SNS's envelope ("Type": "Notification") is unwrapped; a "Message" member of anything
+    # else is just another member.
+    event = upload(s3, "m/market_infos.json", MARKET, sequencer="0A")
+    body = json.dumps({**event, "Message": "a note some tool added"})
+
+    answer = lambda_handler(sqs_event(body), context)
+
+    assert answer == {"batchItemFailures": []}
+    assert read_result(s3, "m/total_price.json")["total"] == 3.25
 
 
 def test_sqs_message_with_several_records_fails_as_a_whole_and_keeps_what_succeeded(
@@ -199,6 +214,44 @@ def test_batch_operations_outcomes(s3: S3Client, context: LocalContext) -> None:
     bucketless = batch_event("a/market_infos.json", bucket="market-totals-missing")
     code, message = _batch_result(lambda_handler(bucketless, context))
     assert (code, message.split(":")[0]) == ("TemporaryFailure", "NoSuchBucket")
+
+
+def test_every_task_of_a_batch_job_gets_its_result_after_a_failed_one(
+    s3: S3Client, context: LocalContext
+) -> None:
+    upload(s3, "ok/market_infos.json", MARKET)
+    event = batch_event("ok/market_infos.json")
+    [ok_task] = event["tasks"]
+    failing = {**ok_task, "taskId": "failing-task", "s3Bucket": "no-such-bucket"}
+    event["tasks"] = [failing, {**ok_task, "taskId": "ok-task"}]
+
+    answer = lambda_handler(event, context)
+
+    [first, second] = answer["results"]
+    assert first["taskId"] == "failing-task"
+    assert first["resultCode"] == "TemporaryFailure"
+    assert first["resultString"].startswith("NoSuchBucket: An error occurred (NoSuchBucket)")
+    assert second == {
+        "taskId": "ok-task",
+        "resultCode": "Succeeded",
+        "resultString": "ok: ok/total_price.json",
+    }
+
+
+@pytest.mark.timeout(20)
+def test_a_batch_task_whose_result_head_cannot_be_sent_fails_without_hanging(
+    s3: S3Client, context: LocalContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # botocore refuses the bucket name before sending the HEAD: the GET must not wait for a
+    # send that never comes.
+    monkeypatch.setenv("RESULT_BUCKET", "not/a-bucket")
+    upload(s3, "m/market_infos.json", MARKET)
+
+    answer = lambda_handler(batch_event("m/market_infos.json"), context)
+
+    [result] = answer["results"]
+    assert result["resultCode"] == "TemporaryFailure"
+    assert result["resultString"].startswith("ParamValidationError: ")
 
 
 def test_batch_operations_rerun_skips_what_is_current(
@@ -331,3 +384,52 @@ def test_any_other_shape_is_a_configuration_error(
 ) -> None:
     with pytest.raises(UnknownEvent):
         lambda_handler(event, context)
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        ({"foo": 1}, "an event of unknown shape: keys ['foo']"),
+        (
+            {f"k{index:02d}": index for index in range(13)},
+            "an event of unknown shape: keys "
+            + str([f"k{index:02d}" for index in range(12)]),  # at most 12 keys are named
+        ),
+        (
+            {
+                "source": "aws.ec2",
+                "detail-type": "EC2 Instance State-change Notification",
+                "invocationSchemaVersion": "3.0",
+                "eventSource": "aws:sns",
+                "detail": {"secret": "never quoted"},
+            },
+            "an event of unknown shape: keys ['detail', 'detail-type', 'eventSource', "
+            "'invocationSchemaVersion', 'source'], {'source': 'aws.ec2', "
+            "'detail-type': 'EC2 Instance State-change Notification', "
+            "'invocationSchemaVersion': '3.0', 'eventSource': 'aws:sns'}",
+        ),
+    ],
+    ids=["no hints", "many keys", "every hint"],
+)
+def test_an_unknown_event_is_described_by_its_keys_and_hints(
+    context: LocalContext, event: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(UnknownEvent) as raised:
+        lambda_handler(event, context)
+    assert str(raised.value) == message
+
+
+def test_sns_invoking_the_function_directly_is_refused_with_the_way_to_do_it(
+    context: LocalContext,
+) -> None:
+    # An SNS notification as SNS delivers it to a function (it spells EventSource so).
+    event = {"Records": [{"EventSource": "aws:sns", "EventVersion": "1.0", "Sns": {}}]}
+
+    with pytest.raises(UnknownEvent) as raised:
+        lambda_handler(event, context)
+
+    assert str(raised.value) == (
+        "an event with Records from ['aws:sns']: this function takes S3 notifications (aws:s3) "
+        "or SQS messages (aws:sqs); for SNS fan-out, subscribe an SQS queue to the topic and "
+        "trigger the function from the queue"
+    )

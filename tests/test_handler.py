@@ -17,6 +17,7 @@ import pytest
 
 from handler.app import RecordsFailed, lambda_handler
 from handler.settings import ConfigurationError
+from handler.sources import shape_of
 from local_invoke import OBJECTS, event_keys, put_event, seed_event_objects
 from support import BUCKET, EVENTS, load_event, read_result, upload
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
     from local_invoke import LocalContext
 
+MARKET = b'{"products": [{"price": 1.25}, {"price": 2}]}'
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
@@ -173,6 +175,17 @@ def test_invalid_input_is_answered_not_raised(s3: S3Client, context: LocalContex
     assert set(result) == {"status", "error", "source", "computed_at"}
 
 
+def test_an_invalid_result_keeps_its_text_unescaped(s3: S3Client, context: LocalContext) -> None:
+    # Results are UTF-8 JSON with the characters themselves, as in an ok result.
+    key = "märkte/market_infos.json"
+    lambda_handler(upload(s3, key, '{"products": "käse"}'.encode(), sequencer="0A"), context)
+
+    raw = s3.get_object(Bucket=BUCKET, Key="märkte/total_price.json")["Body"].read()
+    assert '"key": "märkte/market_infos.json"'.encode() in raw
+    assert b"\\u" not in raw
+    assert json.loads(raw)["status"] == "invalid"
+
+
 def test_empty_object_is_invalid_json(s3: S3Client, context: LocalContext) -> None:
     invoke(upload(s3, "m/market_infos.json", b"", sequencer="01"), context)
     assert read_result(s3, "m/total_price.json")["error"]["code"] == "InvalidJSON"
@@ -244,6 +257,25 @@ def test_transient_failure_is_raised_after_every_record_was_tried(
     assert read_result(s3, "market_b/total_price.json")["status"] == "ok"
 
 
+def test_the_failure_names_every_failed_record_separated_by_semicolons(
+    s3: S3Client, context: LocalContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RESULT_BUCKET", "no-such-results-bucket")
+    first = upload(s3, "a/market_infos.json", MARKET, sequencer="0A")
+    second = upload(s3, "b/market_infos.json", MARKET, sequencer="0A")
+    event = {"Records": first["Records"] + second["Records"]}
+
+    with pytest.raises(RecordsFailed) as raised:
+        lambda_handler(event, context)
+
+    head, _, rest = str(raised.value).partition(": ")
+    assert head == "2 of 2 record(s) failed"
+    parts = rest.split("; ")
+    assert len(parts) == 2
+    assert parts[0].startswith(f"{BUCKET}/a/market_infos.json: NoSuchBucket: An error occurred")
+    assert parts[1].startswith(f"{BUCKET}/b/market_infos.json: NoSuchBucket: An error occurred")
+
+
 def test_malformed_record_fails_loudly(s3: S3Client, context: LocalContext) -> None:
     from handler.sources import UnknownEvent
 
@@ -285,6 +317,13 @@ def test_events_directory_has_the_documented_samples() -> None:
     names = {p.name for p in EVENTS.glob("*.json")}
     assert {"put.json", "put-many.json", "put-encoded-key.json", "delete.json"} <= names
     assert "test-event.json" in names
+
+
+def test_every_file_in_events_is_an_event_the_function_takes() -> None:
+    # `make run ARGS="--event events/..."` takes any of them (README); SAM's env file for
+    # `sam local invoke` lives in scripts/sam_local/, not here.
+    shapes = {path.name: shape_of(load_event(path.name)) for path in EVENTS.glob("*.json")}
+    assert "put.json" in shapes
 
 
 def test_a_new_client_is_made_on_every_invocation(

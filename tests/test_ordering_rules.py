@@ -55,6 +55,16 @@ def test_sequencers_order_only_when_both_are_hex_and_differ(
     assert later_sequencer(a, b) is later
 
 
+@pytest.mark.parametrize(
+    ("sequencer", "other", "later"),
+    [("B", "0A", True), ("0A", "B", False), ("0B", "A", False), ("A", "0B", True)],
+)
+def test_sequencers_are_right_padded_with_zeros_not_spaces(
+    sequencer: str, other: str, later: bool
+) -> None:
+    assert later_sequencer(sequencer, other) is later
+
+
 def v(
     version_id: str | None = None, etag: str | None = "e1", sequencer: str | None = None
 ) -> Version:

@@ -24,7 +24,7 @@ from handler.app import RecordsFailed, lambda_handler
 from handler.ranged import ParallelBody
 from handler.settings import ParallelRead
 from handler.totals import READ_SIZE, InvalidDocument, total_prices
-from support import BUCKET, read_result, upload
+from support import BUCKET, batch_event, read_result, upload
 
 if TYPE_CHECKING:
     from botocore.awsrequest import AWSPreparedRequest, AWSResponse
@@ -408,6 +408,23 @@ def test_a_large_object_over_the_limit_is_not_read(
     assert record["status"] == "invalid"
     assert s3_calls == ["HeadObject", "GetObject", "PutObject"]
     assert read_result(s3, RESULT)["error"]["code"] == "TooLarge"
+
+
+@pytest.mark.usefixtures("parallel_from_2_mib")
+def test_a_batch_task_reads_a_large_object_in_parallel_parts(
+    s3: S3Client, context: LocalContext, s3_calls: list[str]
+) -> None:
+    # A task names no version: the HEAD of the result and the GET of the source go out together,
+    # and the GET honours the parallel read settings like any other.
+    data, total = sized_document(3 * MiB)
+    upload(s3, KEY, data)
+
+    answer = lambda_handler(batch_event(KEY), context)
+
+    assert answer["results"][0]["resultCode"] == "Succeeded"
+    assert s3_calls.count("GetObject") > 1  # ranged parts, not one stream
+    result = read_result(s3, RESULT)
+    assert (result["product_count"], result["total"]) == (data.count(b"price"), total)
 
 
 def on_ranged_gets(monkeypatch: pytest.MonkeyPatch, fault: Fault, *, times: int) -> list[int]:

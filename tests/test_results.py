@@ -1,4 +1,4 @@
-"""The pure result rules: naming, ordering of sequencers, the result documents."""
+"""The pure result rules (``handler.results``): naming, timestamps, the result documents."""
 
 from __future__ import annotations
 

@@ -24,7 +24,9 @@ def test_defaults_with_no_environment() -> None:
 
 
 def test_empty_values_mean_default() -> None:
-    assert Settings.from_env({"RESULT_BUCKET": "", "MAX_INPUT_BYTES": ""}) == Settings()
+    # docs/behaviour.md, "Settings": an empty value counts as unset, INPUT_SUFFIX's too.
+    empty = {"RESULT_BUCKET": "", "MAX_INPUT_BYTES": "", "INPUT_SUFFIX": "", "RESULT_NAME": ""}
+    assert Settings.from_env(empty) == Settings()
 
 
 def test_environment_overrides() -> None:

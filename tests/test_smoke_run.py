@@ -5,6 +5,9 @@ stdout carries the result objects only; everything else goes to stderr."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,6 +16,8 @@ import pytest
 
 from local_invoke import embedded_s3, main, parser
 from support import EVENTS
+
+ROOT = Path(__file__).resolve().parent.parent
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -201,7 +206,11 @@ def test_event_and_file_together_are_refused(
     with pytest.raises(SystemExit) as exited:
         main(["--event", str(EVENTS / "put.json"), "--file", str(tmp_path / "x.json")])
     assert exited.value.code == 2
-    assert "not allowed with argument" in capsys.readouterr().err
+    [line] = capsys.readouterr().err.splitlines()
+    assert line == (
+        "make run: error: argument --file: not allowed with argument --event "
+        "(ARGS=--help lists the flags)"
+    )
 
 
 @pytest.fixture
@@ -248,10 +257,91 @@ def test_real_s3_without_credentials(
     assert line == "make run: error: no AWS credentials: set a profile or keys for --real-s3"
 
 
-def test_help_documents_every_flag_with_its_default() -> None:
-    text = parser().format_help()
+def test_help_documents_every_flag_with_its_default_once() -> None:
+    text = " ".join(parser().format_help().split())
     for flag in ("--event", "--file", "--key", "--bucket", "--real-s3", "--verbose"):
         assert flag in text
-    assert "events/put.json" in text
-    assert "my_market/market_infos.json" in text
-    assert "market-totals-demo" in text
+    for default in ("events/put.json", "my_market/market_infos.json", "market-totals-demo"):
+        assert text.count(f"(default: {default})") + text.count(f"; {default} with") == 1
+    assert text.count("default") == 3  # no "(default: None)" beside the one that says it
+
+
+def test_key_without_file_is_an_error_not_ignored(capsys: pytest.CaptureFixture[str]) -> None:
+    line = one_line_error(capsys, ["--key", "shop/market_infos.json"])
+    assert line == "make run: error: --key names the key --file is uploaded as: give --file too"
+
+
+# --- `make run` itself: stdout is JSON however it is called, and Python 3.11+ is said in one line
+
+
+def make_run(*variables: str) -> subprocess.CompletedProcess[str]:
+    """``make run`` as typed in a user's shell: without the make variables of a `make unit`
+    around this test (a `-s` there would hide what `make run` echoes)."""
+    inherited = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")
+    env = {name: value for name, value in os.environ.items() if name not in inherited}
+    return subprocess.run(
+        ["make", "run", *variables],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+@pytest.mark.slow
+def test_make_run_prints_only_json_on_stdout() -> None:
+    # `make run | jq .total` without -s: make must echo nothing onto stdout.
+    done = make_run()
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["total"] == 400
+    assert "result object s3://market-totals-demo/market_a/total_price.json" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("python", "found"),
+    [
+        ("#!/bin/sh\ncase $1 in -V) echo Python 3.10.13;; -c) echo 0;; esac\n", "Python 3.10.13"),
+        (None, "not found"),
+    ],
+    ids=["3.10", "missing"],
+)
+def test_make_run_with_an_old_python_says_so_in_one_line(
+    tmp_path: Path, python: str | None, found: str
+) -> None:
+    # A stand-in for Ubuntu 22.04's python3 (3.10): it answers the version questions make asks.
+    interpreter = tmp_path / "python3"
+    if python is not None:
+        interpreter.write_text(python)
+        interpreter.chmod(0o755)
+    venv = tmp_path / "venv"
+    done = make_run(f"PYTHON={interpreter}", f"VENV={venv}")
+    assert done.returncode != 0
+    assert done.stdout == ""
+    [line] = done.stderr.splitlines()
+    assert "Python 3.11 or newer is needed" in line
+    assert f"PYTHON={interpreter} is {found}" in line
+    assert not venv.exists()
+
+
+@pytest.mark.parametrize("script", ["local_invoke.py", "backfill.py"])
+def test_the_scripts_on_an_old_python_say_so_in_one_line(script: str) -> None:
+    # The interpreter running this test, told it is 3.10: the check must come before any import
+    # that would end in a traceback there (datetime.UTC).
+    path = ROOT / "scripts" / script
+    code = (
+        "import runpy, sys\n"
+        "sys.version_info = (3, 10, 13, 'final', 0)\n"
+        f"sys.argv = [{str(path)!r}]\n"
+        f"sys.path.insert(0, {str(path.parent)!r})\n"
+        f"runpy.run_path({str(path)!r}, run_name='__main__')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr.splitlines() == [
+        f"{path}: error: Python 3.11 or newer is needed; this is Python 3.10.13 ({sys.executable})"
+    ]

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from handler import totals
 from handler.totals import (
     MAX_TOTAL_DIGITS,
     InvalidDocument,
@@ -354,3 +355,134 @@ def test_errors_of_the_stream_itself_propagate_unchanged() -> None:
     # A dropped connection is not the document's fault: it must not become InvalidJSON.
     with pytest.raises(ConnectionResetError):
         total_prices(Broken())
+
+
+# --- the words of each refusal: what a result's error.message tells the uploader ----------------
+
+
+@pytest.mark.parametrize(
+    ("document", "code", "message"),
+    [
+        (
+            b'{"products": [{"price": 1e9999999999999999999}]}',
+            "InvalidSchema",
+            "products[0].price: a number's exponent is beyond the supported range",
+        ),
+        (
+            b'{"products": [{"price": ' + b"9" * 5000 + b"}]}",
+            "InvalidSchema",
+            "products[0].price: an integer has more digits than the 4300 supported",
+        ),
+        (
+            b'{"products": [}',
+            "InvalidJSON",
+            "not valid JSON (parse error: unallowed token at this point in JSON text)",
+        ),
+        (
+            b'{"products": []',
+            "InvalidJSON",
+            "not valid JSON (parse error: premature EOF)",
+        ),
+        (
+            # yajl ends this one with a full stop; the message in parentheses does not.
+            b'{"products": [x]}',
+            "InvalidJSON",
+            "not valid JSON (lexical error: invalid char in json text)",
+        ),
+        (
+            # An integer price: 2,001 significant digits, one more than the total may have.
+            b'{"products": [{"price": 1' + b"0" * 2000 + b"}]}",
+            "InvalidSchema",
+            "products[0].price: the exact total would need more than 2000 significant digits",
+        ),
+        (
+            # Exactly 2,000 decimal places is allowed: here the digits run out first.
+            b'{"products": [{"price": 1}, {"price": 1e-2000}]}',
+            "InvalidSchema",
+            "products[1].price: the exact total would need more than 2000 significant digits",
+        ),
+        (
+            b'{"products": [{"price": 1e-2001}]}',
+            "InvalidSchema",
+            "products[0].price: the exact total would need more than 2000 decimal places",
+        ),
+    ],
+    ids=[
+        "exponent",
+        "digits",
+        "syntax",
+        "truncated",
+        "lexical",
+        "integer too long",
+        "2000 places",
+        "2001 places",
+    ],
+)
+def test_each_refusal_message_says_what_is_wrong(document: bytes, code: str, message: str) -> None:
+    assert error_of(document) == (code, message)
+
+
+# --- the byte source's edges: a BOM only at the start, a number too long to convert -----------
+
+
+def test_half_a_bom_and_then_the_end_is_invalid_json_not_an_empty_document() -> None:
+    # The two bytes are read, found not to be a BOM, and parsed: yajl refuses them.
+    assert error_of(b"\xef\xbb") == (
+        "InvalidJSON",
+        "not valid JSON (lexical error: invalid char in json text)",
+    )
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_bom_inside_the_document_is_refused_even_at_the_start_of_a_read(fast: bool) -> None:
+    # Only the object's first bytes may be a BOM: one that a later read begins with is a stray
+    # character between tokens, and the document is not JSON.
+    head = b'{"products": []'
+    document = head + b"\xef\xbb\xbf}"
+    with pytest.raises(InvalidDocument) as raised:
+        totals._total(io.BytesIO(document), fast=fast, read_size=len(head))
+    assert (raised.value.code, raised.value.message) == (
+        "InvalidJSON",
+        "not valid JSON (lexical error: invalid char in json text)",
+    )
+
+
+DIGITS_4301 = "9" * 4301
+
+
+@pytest.mark.parametrize(
+    ("document", "place"),
+    [
+        (
+            f'{{"products": [{{"price": 1}}, {{"price": 2}}, {{"price": 3}}, '
+            f'{{"price": {DIGITS_4301}}}]}}',
+            "products[3].price",
+        ),
+        (f'{{"products": [{{"price": 1}}, {{"n": [{DIGITS_4301}], "price": 2}}]}}', "products[1]"),
+        (f'{{"products": [{{"price": 1}}, {DIGITS_4301}]}}', "products[1]"),
+        (f'{{"products": {DIGITS_4301}}}', "products"),
+        (f'{{"name": {DIGITS_4301}, "products": []}}', "document"),
+        (f'{{"products": [], "name": {{"n": {DIGITS_4301}}}}}', "document"),
+        (DIGITS_4301, "document"),
+    ],
+    ids=["price", "ignored key of a product", "item", "products", "before", "after", "root"],
+)
+@pytest.mark.parametrize("step", [None, 7])
+def test_a_number_too_long_to_convert_is_named_by_its_place(
+    document: str, place: str, step: int | None
+) -> None:
+    # Python converts integers of at most 4,300 digits; the parser fails before the number's
+    # event exists, and the walker, which knows where it is, names the place.
+    with pytest.raises(InvalidDocument) as caught:
+        total_of(document, step)
+    assert (caught.value.code, caught.value.message) == (
+        "InvalidSchema",
+        f"{place}: an integer has more digits than the 4300 supported",
+    )
+
+
+def test_a_schema_error_before_an_integer_too_long_to_convert_wins() -> None:
+    # yajl2_c appends the half-built number before it fails; only that event is dropped, so the
+    # array that came just before it is still seen, and reported first.
+    document = b'{"products": [[1' + b"0" * 5000 + b"]]}"
+    assert error_of(document) == ("InvalidSchema", "products[0]: expected an object, got an array")

@@ -43,6 +43,7 @@ class CountingBatches:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.accepted = 0
         self.refused = 0
+        self.products = 0  # in the accepted batches
         decode = fast.decode_batch
 
         def counting(batch: bytes, total: Decimal) -> tuple[int, Decimal] | None:
@@ -51,6 +52,7 @@ class CountingBatches:
                 self.refused += 1
             else:
                 self.accepted += 1
+                self.products += result[0]
             return result
 
         monkeypatch.setattr(fast, "decode_batch", counting)
@@ -75,6 +77,41 @@ def test_a_plain_document_goes_through_the_fast_path(monkeypatch: pytest.MonkeyP
     assert batches.accepted > 0
     total = sum(Decimal(f"{i}.{i % 100:02d}") for i in range(200))
     assert expected == (str(total), 200)
+
+
+# The prices a market may hold: whole, cents, more places, an exponent, a negative one (which the
+# fast path adds as Decimals, not through its float route). Enough kinds that any change to how one
+# price counts changes the total of these.
+MIXED_PRICES = ["150", "19.99", "0.005", "2.50", "1E+2", "3.2e-3", "-4.75", "0"]
+#: Copies of ``MIXED_PRICES`` in the large market: 5.5 MB. The exact path reads the first
+#: ``READ_SIZE`` (256 KiB) of a document; the fast path takes over after that.
+COPIES = 40_000
+
+
+def test_a_large_market_totals_as_a_small_one_of_the_same_products(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The newcomer's guard: the total is computed by two paths that must agree. A small market
+    is read by the exact path alone (``totals/exact.py``, the judge); in a large one the fast path
+    (``totals/fast.py``) adds most products. Changing how a price counts in one of them only
+    makes the two totals below differ: change both (docs/development.md, "Changing how the total
+    is computed")."""
+    small = products(*(f'{{"price": {price}}}' for price in MIXED_PRICES))
+    large = products(*(f'{{"price": {price}}}' for price in MIXED_PRICES * COPIES))
+    batches = CountingBatches(monkeypatch)
+
+    small_total = totals.total_prices(io.BytesIO(small))
+    assert batches.products == 0
+    large_total = totals.total_prices(io.BytesIO(large))
+
+    # The premise: the fast path took most of the large market, none of the small one.
+    assert batches.products > 0.9 * len(MIXED_PRICES) * COPIES
+    assert large_total.product_count == len(MIXED_PRICES) * COPIES
+    assert large_total.total == small_total.total * COPIES, (
+        "the fast path (totals/fast.py) and the exact path (totals/exact.py) disagree: "
+        "a change to how a price counts must be made in both"
+    )
+    assert small_total.total == sum(map(Decimal, MIXED_PRICES))
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-"""Pure rules about results: where a result goes, which event is later, and the result document.
+"""Pure rules about results: where a result goes, what it says of its source, when it was
+computed, and the result document itself. Which event is later is ``ordering``'s business.
 
 Kept apart from S3 I/O so each rule can be tested on its own, and apart from ``totals`` because
 these rules are about events and objects, not about parsing prices.

@@ -18,6 +18,15 @@ Two parsers share the work, and one of them alone decides what a document means:
 ``source`` holds the bytes and hands them to one path or the other; ``strict`` refuses the bytes
 JSON forbids that yajl would take for whitespace; ``arithmetic`` is the decimal context both paths
 add in; ``outcome`` is what the core answers. The behaviour is described in ``docs/behaviour.md``.
+
+**Changing how the total is computed** (how a price counts, which prices are accepted): the two
+paths must agree, so change ``exact.py`` (the judge) *and* ``fast.py`` (which declines a batch,
+``None``, for anything it does not handle the same way), or make ``fast.decode_batch`` decline
+what changed. A small document never reaches the fast path (its first ``READ_SIZE`` bytes go to the
+exact path), so a change made to ``exact.py`` alone passes on a small market and gives a wrong
+total on a large one. ``tests/test_totals_fastpath.py`` fails loudly where the two disagree
+(``test_a_large_market_totals_as_a_small_one_of_the_same_products``, in ``make quick``);
+``docs/development.md`` has the recipe.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from typing import Final
 
 from handler.totals.arithmetic import EXACT, MAX_DECIMAL_PLACES, MAX_TOTAL_DIGITS
 from handler.totals.outcome import InvalidDocument, Total
-from handler.totals.parser import Event
+from handler.totals.parser import Event, UnreadableNumber
 from handler.totals.source import Source
 
 _JSON_TYPE: Final = {
@@ -35,6 +35,13 @@ def walk(source: Source) -> Total:
     A flat state machine rather than a recursive descent: it runs once per JSON token of the
     parts the fast path leaves to it, so it keeps the work per event small.
     """
+    try:
+        return _walk_document(source)
+    except UnreadableNumber as error:  # at the root, or in a value the schema ignores there
+        raise error.at("document") from None
+
+
+def _walk_document(source: Source) -> Total:
     events = source.events()
     ev, _ = next(events)
     if ev != "start_map":
@@ -53,7 +60,10 @@ def walk(source: Source) -> Total:
         if seen_products:
             raise _schema("products", "duplicate key")
         seen_products = True
-        kind, _ = next(events)
+        try:
+            kind, _ = next(events)
+        except UnreadableNumber as error:
+            raise error.at("products") from None
         if kind != "start_array":
             raise _schema("products", f"expected an array, got {_JSON_TYPE[kind]}")
         source.in_products = True
@@ -71,19 +81,22 @@ def _walk_products(events: Iterator[Event], source: Source) -> tuple[int, Decima
     """Consume the products array (its ``start_array`` already read): its count and total."""
     total = Decimal(0)
     count = 0
-    for item, _ in events:
-        if item == "end_array":
-            break
-        if item != "start_map":
-            raise _schema(f"products[{count}]", f"expected an object, got {_JSON_TYPE[item]}")
-        price = _product_price(events, count)
-        try:
-            total = EXACT.add(total, price)
-        except decimal.DecimalException:
-            raise _schema(f"products[{count}].price", _beyond_exact(price)) from None
-        count += 1
-        if source.at_cut:  # this product's '}' ended the parser's input: skip ahead
-            count, total = source.fast_forward(count, total)
+    try:
+        for item, _ in events:
+            if item == "end_array":
+                break
+            if item != "start_map":
+                raise _schema(f"products[{count}]", f"expected an object, got {_JSON_TYPE[item]}")
+            price = _product_price(events, count)
+            try:
+                total = EXACT.add(total, price)
+            except decimal.DecimalException:
+                raise _schema(f"products[{count}].price", _beyond_exact(price)) from None
+            count += 1
+            if source.at_cut:  # this product's '}' ended the parser's input: skip ahead
+                count, total = source.fast_forward(count, total)
+    except UnreadableNumber as error:  # an item, or a value the schema ignores inside one
+        raise error.at(f"products[{count}]") from None
     return count, total
 
 
@@ -100,7 +113,10 @@ def _product_price(events: Iterator[Event], index: int) -> Decimal | int:
             continue
         if price is not None:
             raise _schema(f"products[{index}].price", "duplicate key")
-        kind, price = next(events)
+        try:
+            kind, price = next(events)
+        except UnreadableNumber as error:
+            raise error.at(f"products[{index}].price") from None
         if kind != "number":
             raise _schema(f"products[{index}].price", f"expected a number, got {_JSON_TYPE[kind]}")
     raise AssertionError("unreachable: the parser ends every object it starts")  # pragma: no cover

@@ -8,6 +8,7 @@ bytes those are (all of them, in order, except batches the fast path accepted).
 from __future__ import annotations
 
 import decimal
+import sys
 from typing import Any
 
 import ijson
@@ -16,6 +17,19 @@ from handler.totals.outcome import InvalidDocument
 
 #: One ijson event: ``("start_map", None)``, ``("number", Decimal("1.5"))``...
 Event = tuple[str, Any]
+
+
+class UnreadableNumber(InvalidDocument):
+    """A number the parser could not convert (an integer of too many digits, an exponent beyond
+    Decimal's range). It fails before its event exists, so the parser cannot say where it is;
+    the walker, which knows, names the place with ``at``."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__("InvalidSchema", problem)
+
+    def at(self, place: str) -> InvalidDocument:
+        """The error as the document's answer: ``products[3].price: ...``."""
+        return InvalidDocument(self.code, f"{place}: {self.message}")
 
 
 class Parser:
@@ -53,11 +67,13 @@ def _parse_error(exc: Exception, *, nothing_read: bool) -> Exception:
     if isinstance(exc, decimal.InvalidOperation):
         # yajl2_c builds a Decimal for every non-integer number; an exponent beyond what
         # Decimal can hold (1e999999999999999999) fails there, before we see the event.
-        return InvalidDocument("InvalidSchema", "a number's exponent is beyond the supported range")
+        return UnreadableNumber("a number's exponent is beyond the supported range")
     if isinstance(exc, SystemError) and isinstance(exc.__cause__, ValueError):
         # An integer of more digits than Python converts (4300); yajl2_c reports it as a
         # SystemError wrapping the ValueError.
-        return InvalidDocument("InvalidSchema", "a number has more digits than supported")
+        return UnreadableNumber(
+            f"an integer has more digits than the {sys.get_int_max_str_digits()} supported"
+        )
     return exc
 
 

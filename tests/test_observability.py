@@ -1,7 +1,7 @@
-"""What the function tells its operators: the tracing switch, and the log line and metric of an
-SQS message that is not S3 work. Written to kill mutants that ``make mutation`` found surviving
-(docs/mutation.md): each test asserts what a dashboard, an alarm or a person reading the logs
-relies on."""
+"""What the function tells its operators (``handler.observability``, docs/configuration.md): the
+tracing switch, one log line and the metrics of every record, and the log line and metric of an
+SQS message that is not S3 work. Each test asserts what a dashboard, an alarm or a person reading
+the logs relies on."""
 
 from __future__ import annotations
 
