@@ -51,6 +51,25 @@ def test_an_input_gets_its_total_and_an_update_a_new_one(triggered: Triggered) -
     )
 
 
+def test_deleting_an_input_withdraws_its_result(triggered: Triggered) -> None:
+    # The template's bucket is versioned: the delete makes a delete marker current, and the
+    # trigger delivers the deletion (ObjectRemoved:DeleteMarkerCreated, or EventBridge's
+    # Object Deleted) to the function, which removes the result.
+    prefix = triggered.prefix()
+    key, result_key = f"{prefix}market_infos.json", f"{prefix}total_price.json"
+    triggered.upload(key, document("5", "6"))
+    assert triggered.wait_result(result_key)["total"] == 11
+
+    triggered.s3.delete_object(Bucket=triggered.deployment.bucket, Key=key)
+
+    def withdrawn() -> list[dict[str, object]] | None:
+        lines = [line for line in triggered.records(key) if line["status"] == "withdrawn"]
+        return lines if lines and triggered.result(result_key) is None else None
+
+    [line] = stack.wait_for(withdrawn, timeout=RESULT_TIMEOUT, what=f"{result_key} withdrawn")
+    assert line["result_key"] == result_key
+
+
 def test_a_duplicate_event_does_not_rewrite_the_result(triggered: Triggered) -> None:
     prefix = triggered.prefix()
     key, result_key = f"{prefix}market_infos.json", f"{prefix}total_price.json"
