@@ -31,10 +31,10 @@ from handler.ordering import Version, later_sequencer
 from handler.processing import (
     MAX_WRITE_ATTEMPTS,
     Outcome,
-    _compute,
-    _head,
-    _where,
-    _write,
+    compute_result,
+    head_result,
+    known_location,
+    write_in_order,
 )
 from handler.results import result_key
 from handler.sources import ObjectEvent
@@ -61,7 +61,7 @@ def follow_deletion(client: S3Client, event: ObjectEvent, settings: Settings) ->
         return skipped("NotAnInputKey")
     target = (settings.result_bucket or bucket, result_key(key, settings.result_name))
     for _ in range(MAX_WRITE_ATTEMPTS):
-        stored = _head(client, target)  # first: see the module's docstring
+        stored = head_result(client, target)  # first: see the module's docstring
         mine = stored.source_of(key) if stored is not None else None
         if mine is not None and _is_late(event.version, mine):
             return skipped("DeletionIsLate")
@@ -93,7 +93,7 @@ def _withdraw(
     conditional, the key is looked at once more: if it has an object again, a result of that
     upload may have been removed too, so the object is totalled."""
     atomic = storage.withdraw_result(client, *target, replaces=stored)
-    KNOWN.remember(_where(client, target), None)
+    KNOWN.remember(known_location(client, target), None)
     if not atomic and (current := storage.current_version(client, event.bucket, event.key)):
         return _promote(
             client, event, current=current, stored=None, target=target, settings=settings
@@ -136,10 +136,10 @@ def _promote(
         # Changed again since the HEAD: that change's own event covers it.
         return Outcome(bucket, key, "skipped", reason=gone.reason)
     read = Version(source.version_id, source.etag, event.version.sequencer)
-    outcome, body = _compute(
+    outcome, body = compute_result(
         source, read, bucket=bucket, key=key, out_key=target[1], settings=settings
     )
-    lost_to = _write(client, target, body, (bucket, key, read), stored)
+    lost_to = write_in_order(client, target, body, (bucket, key, read), stored)
     return outcome if lost_to is None else Outcome(bucket, key, "skipped", reason=lost_to)
 
 

@@ -115,7 +115,7 @@ def process(client: S3Client, event: ObjectEvent, settings: Settings) -> Outcome
     out_key = result_key(key, settings.result_name)
 
     try:
-        known = KNOWN.get(_where(client, (out_bucket, out_key)))
+        known = KNOWN.get(known_location(client, (out_bucket, out_key)))
         if known is UNKNOWN or _plan_ignores_result(event.version):
             # The result must be asked of S3, and it usually lets the record through: the GET
             # goes out beside the HEAD, and is closed unread where the HEAD stops the record.
@@ -138,21 +138,23 @@ def process(client: S3Client, event: ObjectEvent, settings: Settings) -> Outcome
         source.close()  # the event named no version, and the result is already the current one
         return skipped("ResultUpToDate")
 
-    outcome, body = _compute(
+    outcome, body = compute_result(
         source, read, bucket=bucket, key=key, out_key=out_key, settings=settings
     )
-    lost_to = _write(client, (out_bucket, out_key), body, (bucket, key, read), stored)
+    lost_to = write_in_order(client, (out_bucket, out_key), body, (bucket, key, read), stored)
     return outcome if lost_to is None else skipped(lost_to)
 
 
-def _where(client: S3Client, target: tuple[str, str]) -> Where:
+def known_location(client: S3Client, target: tuple[str, str]) -> Where:
+    """Where KNOWN files the result at ``target``: with the endpoint, as one process may talk
+    to more than one S3."""
     return (client.meta.endpoint_url, *target)
 
 
-def _head(client: S3Client, target: tuple[str, str]) -> storage.StoredResult | None:
+def head_result(client: S3Client, target: tuple[str, str]) -> storage.StoredResult | None:
     """The stored result, asked of S3, and remembered."""
     stored = storage.stored_result(client, *target)
-    KNOWN.remember(_where(client, target), stored)
+    KNOWN.remember(known_location(client, target), stored)
     return stored
 
 
@@ -167,7 +169,7 @@ def _stored_for(
     lets the record through (the conditional write checks it is still there), else a HEAD. What
     is remembered never stops a record on its own (``handler.known_results``)."""
     if plan(event, known.source_of(key) if known else None) in STOPS:
-        return _head(client, target)
+        return head_result(client, target)
     return known
 
 
@@ -199,7 +201,7 @@ def _head_with_get(
     client.meta.events.register("before-call.s3.HeadObject", head_sent, unique_id=_HEAD_SENT)
     try:
         with ThreadPoolExecutor(max_workers=1) as pool:
-            head = pool.submit(_head, client, target)
+            head = pool.submit(head_result, client, target)
             head.add_done_callback(lambda _: sent.set())  # also where it failed before sending
             sent.wait()
             try:
@@ -239,7 +241,7 @@ def _open_current(client: S3Client, event: ObjectEvent, settings: Settings) -> s
     )
 
 
-def _compute(
+def compute_result(
     source: storage.SourceObject,
     read: Version,
     *,
@@ -267,7 +269,7 @@ def _compute(
     return outcome, body
 
 
-def _write(
+def write_in_order(
     client: S3Client,
     target: tuple[str, str],
     body: bytes,
@@ -287,7 +289,7 @@ def _write(
         except storage.ResultConflict:
             # Another invocation wrote in between (or what we remembered was out of date): is
             # the result there now later than ours?
-            stored = _head(client, target)
+            stored = head_result(client, target)
             again = plan(read, stored.source_of(key) if stored else None)
             if again in STOPS:
                 return "ResultUpToDate"
@@ -296,6 +298,6 @@ def _write(
                 # deleted meanwhile: only the current object may be written.
                 return storage.SOURCE_CHANGED
         else:
-            KNOWN.remember(_where(client, target), written)
+            KNOWN.remember(known_location(client, target), written)
             return None
     raise storage.ResultConflict(f"{out_key} changed on each of {MAX_WRITE_ATTEMPTS} writes")
