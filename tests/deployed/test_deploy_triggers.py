@@ -13,14 +13,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 import stack
 from deployed_stacks import TRIGGERS, Deployments
 from triggered import RECORD_FAILED, RECORD_PROCESSED, RESULT_TIMEOUT, Triggered, document
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module", params=TRIGGERS)
@@ -49,6 +54,21 @@ def test_an_input_gets_its_total_and_an_update_a_new_one(triggered: Triggered) -
         Decimal("7.3"),
         3,
     )
+
+
+def test_the_users_integration_suite_passes_against_this_stack(triggered: Triggered) -> None:
+    # tests/integration is what a user points at their own deployment (README, Deploy). Run as
+    # they would run it, in a pytest process of its own, with the stack's name and an endpoint
+    # (LocalStack's here, AWS's for them): proof that it works, not only that it is skipped.
+    env = triggered.deployment.chain.client_env()
+    env["AWS_SAM_STACK_NAME"] = triggered.deployment.name
+    command = [sys.executable, "-m", "pytest", "tests/integration", "-q", "-p", "no:cacheprovider"]
+    completed = subprocess.run(
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
+    assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-2000:]
+    summary = completed.stdout.strip().splitlines()[-1]
+    assert summary.startswith("3 passed"), completed.stdout[-4000:]
 
 
 def test_deleting_an_input_withdraws_its_result(triggered: Triggered) -> None:

@@ -29,15 +29,38 @@ def test_a_stack_update_applies_and_the_function_still_delivers(deployments: Dep
     strict=True,
     raises=stack.DeployError,
     reason="LocalStack 2026.3's CloudFormation (v2 engine) refuses the change set: 'Unresolved "
-    "resource dependencies [ObjectCreatedRule]' for a resource that the new Trigger's Condition "
-    "adds (every switch between the three Triggers fails alike; its legacy engine fails the "
-    "update itself). Strict: once LocalStack applies it, this fails and the suite switches "
-    "triggers with updates instead of one stack per Trigger.",
+    "resource dependencies [ObjectCreatedRule]'. It resolves a GetAtt in both the old and the new "
+    "state of a resource whose Condition flips, and the target does not exist in one of them "
+    "(every switch between the three Triggers fails alike; its legacy engine fails the update "
+    "itself). Behind it waits a second gap: LocalStack cannot update an AWS::S3::Bucket (it logs "
+    "a warning and leaves the bucket as it was), so the notification would not move. Strict: "
+    "once LocalStack applies the update this test must pass whole, or fail on the notification "
+    "(docs/deploy.md).",
 )
 def test_switching_the_trigger_with_a_stack_update(deployments: Deployments) -> None:
     deployment = deployments["S3Notification"]
     deployment.deploy(Trigger="EventBridge")
     assert deployment.outputs["Trigger"] == "EventBridge"
+    # The old path is gone, not only the new one added: a permission or notification left behind
+    # would deliver every upload twice.
+    cloudformation, s3 = deployment.client("cloudformation"), deployment.client("s3")
+    resources = {
+        summary["LogicalResourceId"]
+        for page in cloudformation.get_paginator("list_stack_resources").paginate(
+            StackName=deployment.name
+        )
+        for summary in page["StackResourceSummaries"]
+    }
+    assert {"ObjectCreatedRule", "EventBridgeInvokePermission"} <= resources
+    assert "S3InvokePermission" not in resources
+    notification = s3.get_bucket_notification_configuration(Bucket=deployment.bucket)
+    assert "LambdaFunctionConfigurations" not in notification
+    assert "EventBridgeConfiguration" in notification
+    triggered = Triggered(deployment, "EventBridge")
+    prefix = triggered.prefix()
+    triggered.upload(f"{prefix}market_infos.json", document("4", "5"))
+    result = triggered.wait_result(f"{prefix}total_price.json")
+    assert (result["status"], result["total"]) == ("ok", 9)
 
 
 @pytest.mark.parametrize("trigger", TRIGGERS)
