@@ -12,7 +12,7 @@ import pytest
 from faults import error_status, on_handler_clients
 from handler import storage
 from handler.app import _result_string, lambda_handler
-from handler.deletions import follow_deletion
+from handler.deletions import follow_deletion, withdraw_orphan
 from handler.processing import MAX_WRITE_ATTEMPTS, REASONS, Outcome, process
 from handler.settings import Settings
 from handler.sources import object_events
@@ -79,6 +79,21 @@ def test_a_deleted_input_withdraws_its_result_in_three_requests(
     assert s3_calls == ["HeadObject", "HeadObject"]
 
 
+def test_an_upload_after_a_withdrawal_is_written_without_asking(
+    s3: S3Client, context: LocalContext, s3_calls: list[str]
+) -> None:
+    # The container remembers that it removed the result: the key's next upload is planned as a
+    # fresh key's (GET and a create-only PUT), without the HEAD a stale memory would add back.
+    run(upload_price(s3, 500, "0A", KEY), context)
+    run(delete(s3, KEY, sequencer="0B"), context)
+    again = upload_price(s3, 600, "0C", KEY)
+    s3_calls.clear()
+
+    assert run(again, context)["status"] == "ok"
+    assert s3_calls == ["GetObject", "PutObject"]
+    assert total(s3) == 600
+
+
 @pytest.mark.parametrize("bucket_kind", ["unversioned", "versioned"])
 def test_a_create_event_after_the_deletion_never_resurrects_the_total(
     s3: S3Client, context: LocalContext, s3_calls: list[str], bucket_kind: str
@@ -138,6 +153,9 @@ def test_removing_the_current_version_promotes_the_previous_one(
     assert s3_calls == PROMOTION  # a fresh record's three, plus the look at the key
     result = read_result(versioned, RESULT)
     assert (result["total"], result["source"]["sequencer"]) == (100, "0C")
+    # It names the version it totalled, the one now current.
+    current = versioned.head_object(Bucket=BUCKET, Key=KEY)["VersionId"]
+    assert result["source"]["version_id"] == current != version_of(second)
 
     # The removed version's create event, late: stale by the deletion's sequencer, one HEAD.
     s3_calls.clear()
@@ -293,6 +311,10 @@ def test_a_newer_uploads_result_written_meanwhile_stands(
     assert total(s3) == 200
 
 
+def skipped_record(reason: str) -> dict[str, Any]:
+    return {"bucket": BUCKET, "key": KEY, "status": "skipped", "reason": reason}
+
+
 def test_a_result_that_keeps_changing_is_retried_as_a_failure(
     s3: S3Client, context: LocalContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -301,7 +323,7 @@ def test_a_result_that_keeps_changing_is_retried_as_a_failure(
     item = object_events(deletion)[0]
     before_first(monkeypatch, "DeleteObject", lambda: rewrite_result(s3), MAX_WRITE_ATTEMPTS)
 
-    with pytest.raises(storage.ResultConflict):
+    with pytest.raises(storage.ResultConflict, match=f"{RESULT} changed on each of"):
         follow_deletion(storage.new_client(), item, Settings.from_env())
     assert has_result(s3)  # never removed blindly
 
@@ -332,7 +354,7 @@ def test_a_promotion_whose_object_goes_meanwhile_writes_nothing(
 
     before_first(monkeypatch, "GetObject", marker)
 
-    assert run(removal, context)["reason"] == storage.SOURCE_DELETED
+    assert run(removal, context) == skipped_record(storage.SOURCE_DELETED)
     assert total(versioned) == 200  # the marker's own event withdraws it
 
 
@@ -347,8 +369,89 @@ def test_a_promotion_loses_to_a_later_upload_written_meanwhile(
 
     before_first(monkeypatch, "PutObject", later_upload)
 
-    assert run(removal, context)["reason"] == "ResultUpToDate"
+    assert run(removal, context) == skipped_record("ResultUpToDate")
     assert total(versioned) == 300
+
+
+def test_a_promotion_reads_the_version_it_looked_at_not_a_newer_upload(
+    versioned: S3Client, context: LocalContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, removal = current_version_removed(versioned, context)
+    newer: list[dict[str, Any]] = []
+    # Uploaded between the look at the key and the read; its own event is still to come.
+    before_first(
+        monkeypatch, "GetObject", lambda: newer.append(upload_price(versioned, 300, "0D", KEY))
+    )
+
+    assert run(removal, context) == skipped_record(storage.SOURCE_CHANGED)
+    assert total(versioned) == 200  # nothing of 300 written under the deletion's sequencer
+    assert run(newer[0], context)["status"] == "ok"
+    assert total(versioned) == 300
+
+
+# --- a backfill's orphans (withdraw_orphan: scripts/backfill.py's reconciliation) -------------
+
+
+def orphan_outcome(client: S3Client) -> Outcome:
+    return withdraw_orphan(client, BUCKET, RESULT, Settings.from_env())
+
+
+def test_an_orphan_result_is_withdrawn_and_named(s3: S3Client, context: LocalContext) -> None:
+    run(upload_price(s3, 100, "0A", KEY), context)
+    s3.delete_object(Bucket=BUCKET, Key=KEY)  # behind the function's back: no event
+
+    assert orphan_outcome(s3) == Outcome(BUCKET, KEY, "withdrawn", result_key=RESULT)
+    assert not has_result(s3)
+
+
+def test_a_result_whose_input_is_there_is_no_orphan(s3: S3Client, context: LocalContext) -> None:
+    run(upload_price(s3, 100, "0A", KEY), context)
+
+    assert orphan_outcome(s3) == Outcome(BUCKET, KEY, "skipped", reason="KeyHasCurrentObject")
+    assert total(s3) == 100
+
+
+def test_an_object_that_is_no_result_of_ours_is_left_alone(s3: S3Client) -> None:
+    s3.put_object(Bucket=BUCKET, Key=RESULT, Body=b"not ours")
+
+    assert orphan_outcome(s3) == Outcome(BUCKET, RESULT, "skipped", reason="NoResultToWithdraw")
+    assert has_result(s3)
+
+
+def test_an_orphan_rewritten_meanwhile_stands(s3: S3Client, context: LocalContext) -> None:
+    run(upload_price(s3, 100, "0A", KEY), context)
+    s3.delete_object(Bucket=BUCKET, Key=KEY)
+    client = storage.new_client()
+
+    def uploaded_and_totalled(**_: Any) -> None:  # between the look at the input and the DELETE
+        event = upload_price(s3, 200, "0B", KEY)
+        process(s3, object_events(event)[0], Settings.from_env())
+
+    client.meta.events.register("before-parameter-build.s3.DeleteObject", uploaded_and_totalled)
+
+    assert orphan_outcome(client) == Outcome(BUCKET, KEY, "skipped", reason="ResultUpToDate")
+    assert total(s3) == 200
+
+
+def test_without_conditional_deletes_an_orphans_key_uploaded_meanwhile_is_totalled(
+    server_s3: S3Client, context: LocalContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s3 = server_s3
+    run(upload_price(s3, 100, "0A", KEY), context)
+    s3.delete_object(Bucket=BUCKET, Key=KEY)
+    without_conditional_deletes(monkeypatch)
+    deletes: list[bool] = []
+
+    def upload_before_the_unconditional_delete() -> None:
+        deletes.append(True)
+        if len(deletes) == 2:  # not before the refused conditional one
+            s3.put_object(Bucket=BUCKET, Key=KEY, Body=b'{"products": [{"price": 300}]}')
+
+    before_first(monkeypatch, "DeleteObject", upload_before_the_unconditional_delete, times=2)
+
+    outcome = orphan_outcome(storage.new_client())
+    assert (outcome.bucket, outcome.key, outcome.status) == (BUCKET, KEY, "ok")
+    assert total(s3) == 300
 
 
 # --- what the handler says about it -----------------------------------------------------------
