@@ -440,14 +440,10 @@ def test_without_conditional_deletes_an_orphans_key_uploaded_meanwhile_is_totall
     run(upload_price(s3, 100, "0A", KEY), context)
     s3.delete_object(Bucket=BUCKET, Key=KEY)
     without_conditional_deletes(monkeypatch)
-    deletes: list[bool] = []
-
-    def upload_before_the_unconditional_delete() -> None:
-        deletes.append(True)
-        if len(deletes) == 2:  # not before the refused conditional one
-            s3.put_object(Bucket=BUCKET, Key=KEY, Body=b'{"products": [{"price": 300}]}')
-
-    before_first(monkeypatch, "DeleteObject", upload_before_the_unconditional_delete, times=2)
+    before_the_unconditional_delete(
+        monkeypatch,
+        lambda: s3.put_object(Bucket=BUCKET, Key=KEY, Body=b'{"products": [{"price": 300}]}'),
+    )
 
     outcome = orphan_outcome(storage.new_client())
     assert (outcome.bucket, outcome.key, outcome.status) == (BUCKET, KEY, "ok")
@@ -557,6 +553,21 @@ def without_conditional_deletes(monkeypatch: pytest.MonkeyPatch) -> None:
     on_handler_clients(monkeypatch, install)
 
 
+def before_the_unconditional_delete(
+    monkeypatch: pytest.MonkeyPatch, action: Callable[[], object]
+) -> None:
+    """Run ``action`` between the comparing HEAD and the unconditional DELETE: before the
+    handler's second DeleteObject, not its first (the conditional one, refused)."""
+    deletes: list[bool] = []
+
+    def second() -> None:
+        deletes.append(True)
+        if len(deletes) == 2:
+            action()
+
+    before_first(monkeypatch, "DeleteObject", second, times=2)
+
+
 def totalled_then_deleted(s3: S3Client, context: LocalContext) -> dict[str, Any]:
     """A result of ``KEY``, then ``KEY`` deleted: the deletion's event."""
     run(upload_price(s3, 100, "0A", KEY), context)
@@ -599,15 +610,11 @@ def test_without_conditional_deletes_an_upload_made_meanwhile_is_totalled_again(
     deletion = totalled_then_deleted(s3, context)
     without_conditional_deletes(monkeypatch)
 
-    deletes: list[bool] = []
+    def newer_upload() -> None:
+        event = upload_price(s3, 200, "0C", KEY)
+        process(s3, object_events(event)[0], Settings.from_env())
 
-    def newer_upload() -> None:  # between the comparing HEAD and the unconditional DELETE
-        deletes.append(True)
-        if len(deletes) == 2:  # not before the refused conditional one
-            event = upload_price(s3, 200, "0C", KEY)
-            process(s3, object_events(event)[0], Settings.from_env())
-
-    before_first(monkeypatch, "DeleteObject", newer_upload, times=2)
+    before_the_unconditional_delete(monkeypatch, newer_upload)
 
     assert run(deletion, context)["status"] == "ok"
     assert total(s3) == 200
