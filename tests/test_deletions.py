@@ -568,56 +568,59 @@ def before_the_unconditional_delete(
     before_first(monkeypatch, "DeleteObject", second, times=2)
 
 
-def totalled_then_deleted(s3: S3Client, context: LocalContext) -> dict[str, Any]:
-    """A result of ``KEY``, then ``KEY`` deleted: the deletion's event."""
-    run(upload_price(s3, 100, "0A", KEY), context)
-    return delete(s3, KEY, sequencer="0B")
+@pytest.fixture
+def lenient_deletion(
+    server_s3: S3Client, context: LocalContext, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, Any]:
+    """A result of ``KEY``, then ``KEY`` deleted, on the moto server (faults are injected into
+    HTTP requests: a server, not an in-process mock), whose conditional DELETEs the handler's
+    clients now see refused: the deletion's event."""
+    run(upload_price(server_s3, 100, "0A", KEY), context)
+    deletion = delete(server_s3, KEY, sequencer="0B")
+    without_conditional_deletes(monkeypatch)
+    return deletion
 
 
 def test_without_conditional_deletes_the_result_is_compared_then_removed(
     server_s3: S3Client,
+    lenient_deletion: dict[str, Any],
     context: LocalContext,
-    monkeypatch: pytest.MonkeyPatch,
     s3_calls: list[str],
 ) -> None:
-    s3 = server_s3  # faults are injected into HTTP requests: a server, not an in-process mock
-    deletion = totalled_then_deleted(s3, context)
-    without_conditional_deletes(monkeypatch)
     s3_calls.clear()
 
-    assert run(deletion, context)["status"] == "withdrawn"
+    assert run(lenient_deletion, context)["status"] == "withdrawn"
     # The refused conditional DELETE, a HEAD to compare, the DELETE, and a look at the key.
     assert s3_calls == [*WITHDRAWAL, "HeadObject", "DeleteObject", "HeadObject"]
-    assert not has_result(s3)
+    assert not has_result(server_s3)
 
 
 def test_without_conditional_deletes_a_result_changed_meanwhile_is_looked_at_again(
-    server_s3: S3Client, context: LocalContext, monkeypatch: pytest.MonkeyPatch
+    server_s3: S3Client,
+    lenient_deletion: dict[str, Any],
+    context: LocalContext,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    s3 = server_s3
-    deletion = totalled_then_deleted(s3, context)
-    without_conditional_deletes(monkeypatch)
-    before_first(monkeypatch, "DeleteObject", lambda: rewrite_result(s3))
+    before_first(monkeypatch, "DeleteObject", lambda: rewrite_result(server_s3))
 
-    assert run(deletion, context)["status"] == "withdrawn"
-    assert not has_result(s3)
+    assert run(lenient_deletion, context)["status"] == "withdrawn"
+    assert not has_result(server_s3)
 
 
 def test_without_conditional_deletes_an_upload_made_meanwhile_is_totalled_again(
-    server_s3: S3Client, context: LocalContext, monkeypatch: pytest.MonkeyPatch
+    server_s3: S3Client,
+    lenient_deletion: dict[str, Any],
+    context: LocalContext,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    s3 = server_s3
-    deletion = totalled_then_deleted(s3, context)
-    without_conditional_deletes(monkeypatch)
-
     def newer_upload() -> None:
-        event = upload_price(s3, 200, "0C", KEY)
-        process(s3, object_events(event)[0], Settings.from_env())
+        event = upload_price(server_s3, 200, "0C", KEY)
+        process(server_s3, object_events(event)[0], Settings.from_env())
 
     before_the_unconditional_delete(monkeypatch, newer_upload)
 
-    assert run(deletion, context)["status"] == "ok"
-    assert total(s3) == 200
+    assert run(lenient_deletion, context)["status"] == "ok"
+    assert total(server_s3) == 200
 
 
 pytest_plugins = ["harness"]
