@@ -60,12 +60,18 @@ class UsageError(Exception):
 
 @dataclass
 class LocalContext:
-    """The few attributes of Lambda's context object that Powertools' Logger reads."""
+    """The few attributes of Lambda's context object that Powertools' Logger reads, and the
+    remaining time the handler bounds its work by: Lambda's longest timeout (15 minutes), and
+    never less, so a local run takes every record."""
 
     function_name: str = "market-totals-local"
     memory_limit_in_mb: int = 512
     invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:market-totals-local"
     aws_request_id: str = "local-invoke"
+    remaining_ms: int = 900_000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ result read cannot be a newer upload's, and the conditional removal fails for an
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from handler import storage
@@ -31,8 +32,10 @@ from handler.ordering import Version, later_sequencer
 from handler.processing import (
     MAX_WRITE_ATTEMPTS,
     Outcome,
+    answer_unreadable,
     compute_result,
     head_result,
+    ignore_reason,
     known_location,
     write_in_order,
 )
@@ -57,8 +60,8 @@ def follow_deletion(client: S3Client, event: ObjectEvent, settings: Settings) ->
     def skipped(reason: str) -> Outcome:
         return Outcome(bucket, key, "skipped", reason=reason)
 
-    if not key.endswith(settings.input_suffix):
-        return skipped("NotAnInputKey")
+    if ignored := ignore_reason(event, settings):
+        return skipped(ignored)
     target = (settings.result_bucket or bucket, result_key(key, settings.result_name))
     for _ in range(MAX_WRITE_ATTEMPTS):
         stored = head_result(client, target)  # first: see the module's docstring
@@ -135,6 +138,10 @@ def _promote(
     except storage.SourceGone as gone:
         # Changed again since the HEAD: that change's own event covers it.
         return Outcome(bucket, key, "skipped", reason=gone.reason)
+    except storage.SourceUnreadable as unreadable:
+        # The result names the version promoted, with the deletion's sequencer (as below).
+        promoted = replace(event, version=replace(current, sequencer=event.version.sequencer))
+        return answer_unreadable(client, promoted, unreadable, target, stored)
     read = Version(source.version_id, source.etag, event.version.sequencer)
     outcome, body = compute_result(
         source, read, bucket=bucket, key=key, out_key=target[1], settings=settings

@@ -17,14 +17,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from handler import storage
-from handler.known_results import KNOWN, UNKNOWN, Where
+from handler import scope, storage
+from handler.known_results import KNOWN, UNKNOWN, Unknown, Where
 from handler.ordering import Plan, Version, is_real_sequencer, plan
 from handler.results import (
     SourceInfo,
     invalid_document,
     ok_document,
     result_key,
+    unreadable_document,
     utc_timestamp,
 )
 from handler.totals import InvalidDocument, too_large, total_prices
@@ -67,6 +68,15 @@ REASONS: Final = {
         "the key still has a current object and the result already reflects it (a late "
         "deletion, or a noncurrent version deleted)"
     ),
+    # Events the deployment does not act on (handler.scope), whatever their kind.
+    scope.NOT_OWN_BUCKET: (
+        "the event names a bucket that is not this deployment's (SOURCE_BUCKETS, RESULT_BUCKET)"
+    ),
+    scope.NOT_A_BUCKET_NAME: (
+        "the event names something that is not a bucket name (an ARN, an access point alias, "
+        "a path)"
+    ),
+    scope.KEY_TOO_LONG: "the key is longer than the 1024 bytes S3 allows: no object can have it",
 }
 
 
@@ -83,7 +93,7 @@ class Outcome:
 
     bucket: str
     key: str
-    status: str  # "ok" | "invalid" | "skipped" | "withdrawn"
+    status: str  # "ok" | "invalid" | "unreadable" | "skipped" | "withdrawn"
     reason: str | None = None
     result_key: str | None = None
     product_count: int = 0
@@ -106,10 +116,8 @@ def process(client: S3Client, event: ObjectEvent, settings: Settings) -> Outcome
     def skipped(reason: str) -> Outcome:
         return Outcome(bucket, key, "skipped", reason=reason)
 
-    if not event.created:
-        return skipped("NotObjectCreated")
-    if not key.endswith(settings.input_suffix):
-        return skipped("NotAnInputKey")
+    if ignored := ignore_reason(event, settings):
+        return skipped(ignored)
 
     out_bucket = settings.result_bucket or bucket
     out_key = result_key(key, settings.result_name)
@@ -131,6 +139,8 @@ def process(client: S3Client, event: ObjectEvent, settings: Settings) -> Outcome
             source = _open_current(client, event, settings)
     except (storage.SourceGone, _Stopped) as stop:
         return skipped(stop.reason)
+    except storage.SourceUnreadable as unreadable:
+        return answer_unreadable(client, event, unreadable, (out_bucket, out_key))
 
     # The version actually read: what the result records, and what duplicates are matched on.
     read = Version(source.version_id, source.etag, event.version.sequencer)
@@ -143,6 +153,19 @@ def process(client: S3Client, event: ObjectEvent, settings: Settings) -> Outcome
     )
     lost_to = write_in_order(client, (out_bucket, out_key), body, (bucket, key, read), stored)
     return outcome if lost_to is None else skipped(lost_to)
+
+
+def ignore_reason(event: ObjectEvent, settings: Settings) -> str | None:
+    """Why the function does nothing for ``event`` before any request, or ``None``: a bucket
+    not its own or not a bucket name, a key S3 could not hold (``handler.scope``); an event
+    neither a creation nor a deletion; a key that is not an input."""
+    if refused := scope.refusal(event.bucket, event.key, owns=settings.owns(event.bucket)):
+        return refused
+    if not (event.created or event.deleted):
+        return "NotObjectCreated"
+    if not event.key.endswith(settings.input_suffix):
+        return "NotAnInputKey"
+    return None
 
 
 def known_location(client: S3Client, target: tuple[str, str]) -> Where:
@@ -267,6 +290,34 @@ def compute_result(
     finally:
         source.close()
     return outcome, body
+
+
+def answer_unreadable(
+    client: S3Client,
+    event: ObjectEvent,
+    unreadable: storage.SourceUnreadable,
+    target: tuple[str, str],
+    stored: storage.StoredResult | Unknown | None = UNKNOWN,
+) -> Outcome:
+    """Write the ``unreadable`` result of an object S3 will not serve, in order like any other
+    result, against ``stored`` (by default what the HEAD just before the GET remembered).
+
+    The result names the version the event named, but records none for the ordering rules: it
+    reflects no total of it, so the next event of that version (a restore's) totals it.
+    """
+    bucket, key = event.bucket, event.key
+    if stored is UNKNOWN:
+        stored = KNOWN.get(known_location(client, target))
+    if stored is UNKNOWN:
+        stored = head_result(client, target)
+    named = event.version
+    info = SourceInfo(bucket, key, named.version_id, named.etag, named.sequencer, None)
+    body = unreadable_document(unreadable.code, unreadable.message, info, utc_timestamp())
+    read = Version(None, None, named.sequencer)
+    lost_to = write_in_order(client, target, body, (bucket, key, read), stored)
+    if lost_to is not None:
+        return Outcome(bucket, key, "skipped", reason=lost_to)
+    return Outcome(bucket, key, "unreadable", result_key=target[1], error_code=unreadable.code)
 
 
 def write_in_order(

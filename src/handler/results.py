@@ -21,9 +21,9 @@ class SourceInfo:
     bucket: str
     key: str
     version_id: str | None
-    etag: str
+    etag: str | None  # None where the event named none and S3 would not serve the object
     sequencer: str | None
-    size: int
+    size: int | None  # None where S3 would not serve the object (an ``unreadable`` result)
 
 
 def result_key(source_key: str, result_name: str) -> str:
@@ -59,9 +59,21 @@ def ok_document(total: Total, source: SourceInfo, computed_at: str) -> bytes:
 
 def invalid_document(error: InvalidDocument, source: SourceInfo, computed_at: str) -> bytes:
     """The ``status: invalid`` result for input that can never succeed."""
+    return _error_document("invalid", error.code, error.message, source, computed_at)
+
+
+def unreadable_document(code: str, message: str, source: SourceInfo, computed_at: str) -> bytes:
+    """The ``status: unreadable`` result for an object S3 will not serve as it is (archived,
+    customer-key encrypted, a key it refuses): ``code`` says why, ``message`` is S3's."""
+    return _error_document("unreadable", code, message, source, computed_at)
+
+
+def _error_document(
+    status: str, code: str, message: str, source: SourceInfo, computed_at: str
+) -> bytes:
     document = {
-        "status": "invalid",
-        "error": {"code": error.code, "message": error.message},
+        "status": status,
+        "error": {"code": code, "message": message},
         "source": asdict(source),
         "computed_at": computed_at,
     }

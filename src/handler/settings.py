@@ -7,8 +7,11 @@ changed environment (a test's ``monkeypatch``, ``sam local invoke --env-vars``) 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from handler.scope import bucket_name_problem
 
 DEFAULT_INPUT_SUFFIX = "market_infos.json"
 DEFAULT_RESULT_NAME = "total_price.json"
@@ -28,6 +31,9 @@ DEFAULT_PARALLEL_READ_CONCURRENCY = 5
 #: in flight would only multiply memory.
 MIN_PARALLEL_READ_PART_BYTES = 1 * MiB
 MAX_PARALLEL_READ_CONCURRENCY = 64
+
+
+_ACCOUNT_ID = re.compile(r"[0-9]{12}")
 
 
 class ConfigurationError(ValueError):
@@ -63,6 +69,15 @@ class Settings:
     result_name: str = DEFAULT_RESULT_NAME
     max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES
     parallel_read: ParallelRead = ParallelRead()
+    #: The buckets the deployment acts on (``SOURCE_BUCKETS``); ``None``: any bucket.
+    source_buckets: frozenset[str] | None = None
+    #: The account that owns them (``EXPECTED_BUCKET_OWNER``): sent as ``ExpectedBucketOwner``
+    #: with every S3 request; ``None``: no such header.
+    expected_bucket_owner: str | None = None
+    #: Where an SQS message that claims to be S3 work but is malformed is kept for an operator
+    #: (``MALFORMED_QUEUE_URL``, the input queue's DLQ); ``None``: reported as a batch item
+    #: failure, and the queue's redrive policy moves it.
+    malformed_queue_url: str | None = None
 
     def __post_init__(self) -> None:
         if not self.input_suffix:
@@ -85,6 +100,14 @@ class Settings:
         if not 1 <= parallel.concurrency <= MAX_PARALLEL_READ_CONCURRENCY:
             raise ConfigurationError(
                 f"PARALLEL_READ_CONCURRENCY must be from 1 (off) to {MAX_PARALLEL_READ_CONCURRENCY}"
+            )
+        for bucket in sorted(self.source_buckets or ()):
+            if problem := bucket_name_problem(bucket):
+                raise ConfigurationError(f"SOURCE_BUCKETS names {bucket!r}: {problem}")
+        owner = self.expected_bucket_owner
+        if owner is not None and not _ACCOUNT_ID.fullmatch(owner):
+            raise ConfigurationError(
+                f"EXPECTED_BUCKET_OWNER must be a 12-digit AWS account id, got {owner!r}"
             )
         # Fewer than two parts would be one GET stream with an extra request.
         if parallel.min_bytes < 2 * parallel.part_bytes:
@@ -124,7 +147,25 @@ class Settings:
             result_name=env.get("RESULT_NAME") or DEFAULT_RESULT_NAME,
             max_input_bytes=max_input_bytes,
             parallel_read=parallel,
+            source_buckets=bucket_list(env.get("SOURCE_BUCKETS")),
+            expected_bucket_owner=env.get("EXPECTED_BUCKET_OWNER") or None,
+            malformed_queue_url=env.get("MALFORMED_QUEUE_URL") or None,
         )
+
+    def owns(self, bucket: str) -> bool:
+        """Whether ``bucket`` is one the deployment acts on: any where ``SOURCE_BUCKETS`` is
+        unset, else those it names and ``RESULT_BUCKET`` (where results go is the
+        deployment's own too)."""
+        if self.source_buckets is None:
+            return True
+        return bucket in self.source_buckets or bucket == self.result_bucket
+
+
+def bucket_list(raw: str | None) -> frozenset[str] | None:
+    """``SOURCE_BUCKETS``: comma-separated names, spaces around them ignored; unset, empty or
+    only commas means ``None`` (any bucket)."""
+    names = frozenset(name.strip() for name in (raw or "").split(",") if name.strip())
+    return names or None
 
 
 def _whole(name: str, raw: str | None, default: int) -> int:

@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import (
         S3BatchOperationTask,
     )
-    from aws_lambda_powertools.utilities.data_classes.s3_event import S3EventRecord
 
 S3_TEST_EVENT: Final = "s3:TestEvent"
 
@@ -40,6 +39,18 @@ S3_TEST_EVENT: Final = "s3:TestEvent"
 #: deletion: ``ObjectRemoved:Delete`` and ``:DeleteMarkerCreated``, and the same two of
 #: ``LifecycleExpiration``.
 DELETION_EVENTS: Final = ("ObjectRemoved:", "LifecycleExpiration:")
+
+#: A restore of an archived object has completed: a creation of the restored object, whose
+#: result said ``unreadable`` until now. Its sequencer, if any, is not used: AWS documents
+#: sequencers for PUTs and DELETEs only, and a restore's would not order it after the upload it
+#: follows. (EventBridge: ``Object Restore Completed``.)
+RESTORE_COMPLETED: Final = "ObjectRestore:Completed"
+
+
+#: What the messages of ``MalformedEvent`` call each thing.
+_RECORD: Final = "an S3 notification record"
+_EVENTBRIDGE: Final = "an EventBridge event of S3"
+_TASK: Final = "a Batch Operations task"
 
 
 class Shape(Enum):
@@ -55,6 +66,12 @@ class Shape(Enum):
 class UnknownEvent(ValueError):
     """The function was invoked with an event it does not know: a configuration error (a wrong
     trigger, a wrong target). Raised, never a silent no-op, with what was received."""
+
+
+class MalformedEvent(UnknownEvent):
+    """Something that claims to be S3 work (an S3 notification record, an EventBridge event of
+    S3, a Batch Operations task) but lacks a field the function needs, or has one of the wrong
+    type. Kept for an operator (``handler.app``), never silently dropped."""
 
 
 class InvalidMessage(ValueError):
@@ -78,8 +95,14 @@ class ObjectEvent:
     request_id: str | None = None
 
 
-def shape_of(event: Mapping[str, Any]) -> Shape:
-    """Recognise ``event``'s shape, or raise ``UnknownEvent`` naming what was received."""
+def shape_of(event: object) -> Shape:
+    """Recognise ``event``'s shape, or raise ``UnknownEvent`` naming what was received (an event
+    that is not a JSON object too: a list, a string, null, a number)."""
+    if not isinstance(event, Mapping):
+        raise UnknownEvent(
+            f"an event that is not a JSON object but {_json_type(event)}: this function takes "
+            "S3 notifications, SQS messages, EventBridge events of S3 and Batch Operations jobs"
+        )
     records = event.get("Records")
     if isinstance(records, list):
         # SNS spells it EventSource: name it too, so its message says what arrived.
@@ -109,6 +132,20 @@ def shape_of(event: Mapping[str, Any]) -> Shape:
     raise UnknownEvent(f"an event of unknown shape: {_describe_shape(event)}")
 
 
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return type(value).__name__
+
+
 def _describe_shape(event: Mapping[str, Any]) -> str:
     """What an unknown event looks like, without its contents: top-level keys and the few
     fields that tell sources apart."""
@@ -122,71 +159,116 @@ def _describe_shape(event: Mapping[str, Any]) -> str:
 
 
 def from_s3_record(raw: Mapping[str, Any]) -> ObjectEvent:
-    """An ``ObjectEvent`` from one record of an S3 notification."""
-    from aws_lambda_powertools.utilities.data_classes.s3_event import (  # noqa: PLC0415
-        S3EventRecord,
-    )
+    """An ``ObjectEvent`` from one record of an S3 notification; ``MalformedEvent`` where a
+    field the function needs is missing or of the wrong type.
 
-    try:
-        return _from_s3_record(S3EventRecord(dict(raw)))
-    except (KeyError, TypeError, AttributeError) as error:
-        raise UnknownEvent(f"an S3 notification record without {error}") from None
-
-
-def _from_s3_record(record: S3EventRecord) -> ObjectEvent:
-    obj = record.s3.get_object
+    The fields are those of Powertools' ``S3EventRecord`` (AWS's names), read here with their
+    types checked: the data class returns whatever a forged record holds."""
+    name = _text(raw, "eventName", _RECORD)
+    s3 = _member(raw, "s3", _RECORD)
+    obj = _member(s3, "s3.object", _RECORD)
+    restored = name == RESTORE_COMPLETED
+    response = raw.get("responseElements") or {}
+    if not isinstance(response, Mapping):
+        raise MalformedEvent(f"{_RECORD} with {_json_type(response)} as 'responseElements'")
     return ObjectEvent(
-        bucket=record.s3.bucket.name,
-        key=unquote_plus(obj.key),  # Powertools gives notification keys raw
+        bucket=_text(_member(s3, "s3.bucket", _RECORD), "s3.bucket.name", _RECORD),
+        key=unquote_plus(_text(obj, "s3.object.key", _RECORD)),
         version=Version(
-            version_id=obj.version_id or None,
-            etag=obj.etag or None,
-            sequencer=obj.get("sequencer") or None,
+            version_id=_optional_text(obj, "s3.object.versionId", _RECORD),
+            etag=_optional_text(obj, "s3.object.eTag", _RECORD),
+            sequencer=None if restored else _optional_text(obj, "s3.object.sequencer", _RECORD),
         ),
-        created=record.event_name.startswith("ObjectCreated:"),
-        deleted=record.event_name.startswith(DELETION_EVENTS),
-        request_id=(record.get("responseElements") or {}).get("x-amz-request-id"),
+        created=name.startswith("ObjectCreated:") or restored,
+        deleted=name.startswith(DELETION_EVENTS),
+        request_id=_optional_text(response, "responseElements.x-amz-request-id", _RECORD),
     )
 
 
 def from_eventbridge(event: Mapping[str, Any]) -> ObjectEvent:
-    """An ``ObjectEvent`` from an EventBridge event of S3 (``source: aws.s3``).
+    """An ``ObjectEvent`` from an EventBridge event of S3 (``source: aws.s3``); ``MalformedEvent``
+    where a field the function needs is missing or of the wrong type.
 
-    ``Object Created`` events create; ``Object Deleted`` ones (a ``deletion-type`` of
-    ``Permanently Deleted`` or ``Delete Marker Created``, a ``reason`` of ``DeleteObject`` or
-    ``Lifecycle Expiration``: the key's state decides, not these) delete; other detail types
-    (``Object Restore Completed``, ...) come back as neither, to be skipped.
+    ``Object Created`` and ``Object Restore Completed`` events create; ``Object Deleted`` ones (a
+    ``deletion-type`` of ``Permanently Deleted`` or ``Delete Marker Created``, a ``reason`` of
+    ``DeleteObject`` or ``Lifecycle Expiration``: the key's state decides, not these) delete;
+    other detail types come back as neither, to be skipped. Field names as in Powertools'
+    ``S3EventBridgeNotificationEvent``.
     """
-    from aws_lambda_powertools.utilities.data_classes.s3_event import (  # noqa: PLC0415
-        S3EventBridgeNotificationEvent,
-    )
-
-    wrapped = S3EventBridgeNotificationEvent(dict(event))
-    detail = wrapped.detail
-    obj = detail.object
+    detail_type = _text(event, "detail-type", _EVENTBRIDGE)
+    detail = _member(event, "detail", _EVENTBRIDGE)
+    obj = _member(detail, "detail.object", _EVENTBRIDGE)
+    restored = detail_type == "Object Restore Completed"
     return ObjectEvent(
-        bucket=detail.bucket.name,
-        key=obj.key,  # decoded by Powertools (unquote_plus): AWS encodes it as in notifications
-        version=Version(
-            version_id=obj.get("version-id") or None,
-            etag=obj.get("etag") or None,
-            sequencer=obj.get("sequencer") or None,
+        bucket=_text(
+            _member(detail, "detail.bucket", _EVENTBRIDGE), "detail.bucket.name", _EVENTBRIDGE
         ),
-        created=wrapped.detail_type == "Object Created",
-        deleted=wrapped.detail_type == "Object Deleted",
-        request_id=detail.get("request-id"),
+        # AWS encodes the key as in notifications (Powertools' data class decodes it too).
+        key=unquote_plus(_text(obj, "detail.object.key", _EVENTBRIDGE)),
+        version=Version(
+            version_id=_optional_text(obj, "detail.object.version-id", _EVENTBRIDGE),
+            etag=_optional_text(obj, "detail.object.etag", _EVENTBRIDGE),
+            sequencer=None
+            if restored
+            else _optional_text(obj, "detail.object.sequencer", _EVENTBRIDGE),
+        ),
+        created=detail_type == "Object Created" or restored,
+        deleted=detail_type == "Object Deleted",
+        request_id=_optional_text(detail, "detail.request-id", _EVENTBRIDGE),
     )
 
 
 def from_batch_task(task: S3BatchOperationTask) -> ObjectEvent:
     """An ``ObjectEvent`` from one task of an S3 Batch Operations job (schema 1.0 names the
-    bucket by ARN, 2.0 by name). A task names a version only where the manifest lists one, and
-    never an ETag or a sequencer: the key's current object decides (``ordering``)."""
+    bucket by ARN, 2.0 by name: Powertools' ``s3_bucket`` takes the name out of the ARN). A task
+    names a version only where the manifest lists one, and never an ETag or a sequencer: the
+    key's current object decides (``ordering``). ``MalformedEvent`` for a task without its
+    fields."""
+    _text(task, "s3BucketArn" if "s3BucketArn" in task else "s3Bucket", _TASK)
+    _text(task, "s3Key", _TASK)
     return ObjectEvent(
         bucket=task.s3_bucket,
         key=task.s3_key,  # decoded by Powertools (unquote_plus): manifests encode keys
-        version=Version(version_id=task.s3_version_id or None, etag=None, sequencer=None),
+        version=Version(
+            version_id=_optional_text(task, "s3VersionId", _TASK), etag=None, sequencer=None
+        ),
     )
+
+
+def batch_task_id(task: Mapping[str, Any]) -> str | None:
+    """A Batch Operations task's id, or ``None`` where it has none (it cannot be answered)."""
+    task_id = task.get("taskId") if isinstance(task, Mapping) else None
+    return task_id if isinstance(task_id, str) and task_id else None
+
+
+def _member(parent: Mapping[str, Any], path: str, what: str) -> Mapping[str, Any]:
+    """The object at ``path`` (dotted, from ``what``'s top) in ``parent``, its last member."""
+    value = parent.get(path.rpartition(".")[2])
+    if not isinstance(value, Mapping):
+        raise MalformedEvent(f"{what} {_without(value)} {path!r}")
+    return value
+
+
+def _text(parent: Mapping[str, Any], path: str, what: str) -> str:
+    """A non-empty string field."""
+    value = parent.get(path.rpartition(".")[2])
+    if not isinstance(value, str) or not value:
+        raise MalformedEvent(f"{what} {_without(value)} {path!r}")
+    return value
+
+
+def _optional_text(parent: Mapping[str, Any], path: str, what: str) -> str | None:
+    """A string field that may be absent, null or empty (``None`` then)."""
+    value = parent.get(path.rpartition(".")[2])
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise MalformedEvent(f"{what} with a non-string {path!r}")
+    return value
+
+
+def _without(value: object) -> str:
+    return "without" if value is None else f"with {_json_type(value)} as"
 
 
 def s3_work_in_message(body: str) -> list[ObjectEvent]:

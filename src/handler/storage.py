@@ -27,6 +27,7 @@ from handler.ordering import Version, is_real_sequencer
 from handler.settings import MAX_PARALLEL_READ_CONCURRENCY
 
 if TYPE_CHECKING:
+    from botocore.model import OperationModel
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import GetObjectOutputTypeDef, PutObjectRequestTypeDef
 
@@ -78,6 +79,28 @@ class SourceGone(Exception):
 SOURCE_DELETED: Final = "SourceDeleted"
 #: The key holds another version now (its ETag or version id no longer matches the event's).
 SOURCE_CHANGED: Final = "SourceChanged"
+
+
+class SourceUnreadable(Exception):
+    """S3 will not serve the object as it is, and asking again will not change that: the record
+    is answered with an ``unreadable`` result saying why (``code``), at once, never retried.
+
+    ``code`` is one of ``UNREADABLE``'s values; ``message`` is S3's own words.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+#: S3's permanent refusals of a GET, and the code an ``unreadable`` result gives each:
+#: ``InvalidObjectState``: archived (GLACIER, DEEP_ARCHIVE, an Intelligent-Tiering archive tier)
+#: and not restored; ``KeyTooLongError``: a key over 1024 bytes. A customer-key (SSE-C) object
+#: answers ``InvalidRequest``, a code S3 also gives other malformed requests: ``_unreadable``
+#: tells it by its message.
+UNREADABLE: Final = {"InvalidObjectState": "ObjectArchived", "KeyTooLongError": "KeyRefused"}
+CUSTOMER_KEY_ENCRYPTED: Final = "CustomerKeyEncrypted"
 
 
 class ResultConflict(Exception):
@@ -149,8 +172,45 @@ def new_client() -> S3Client:
     return boto3.client("s3", config=CLIENT_CONFIG)
 
 
+def client_for(expected_owner: str | None) -> S3Client:
+    """``new_client``, whose every request that takes one carries ``ExpectedBucketOwner``
+    (``EXPECTED_BUCKET_OWNER``): S3 then answers AccessDenied where the bucket belongs to another
+    account, instead of reading or writing it. One hook on the client, so every call of this
+    module and of ``handler.ranged`` (s3transfer's ranged GETs go through the same client)
+    carries it; ``None``: no header."""
+    client = new_client()
+    if expected_owner is not None:
+
+        def add_owner(params: dict[str, object], model: OperationModel, **_: object) -> None:
+            shape = model.input_shape
+            if shape is not None and "ExpectedBucketOwner" in shape.members:
+                params.setdefault("ExpectedBucketOwner", expected_owner)
+
+        client.meta.events.register("provide-client-params.s3", add_owner, unique_id=_OWNER_HOOK)
+    return client
+
+
+#: Names the hook of ``client_for``.
+_OWNER_HOOK: Final = "market-totals-expected-bucket-owner"
+
+
 def _code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def _unreadable(error: ClientError) -> SourceUnreadable | None:
+    """The permanent refusal a GET's error is, or ``None`` for any other (throttling, 5xx and
+    AccessDenied stay retried: on the deployment's own bucket they pass)."""
+    code = _code(error)
+    message = str(error.response.get("Error", {}).get("Message", "")) or code
+    if code in UNREADABLE:
+        return SourceUnreadable(UNREADABLE[code], message)
+    # S3's words for a GET of an SSE-C object without its key: "The object was stored using a
+    # form of Server Side Encryption. The correct parameters must be provided to retrieve the
+    # object."
+    if code == "InvalidRequest" and "server side encryption" in message.lower():
+        return SourceUnreadable(CUSTOMER_KEY_ENCRYPTED, message)
+    return None
 
 
 def _version(version_id: str | None) -> str | None:
@@ -190,6 +250,8 @@ def open_source(
             raise SourceGone(SOURCE_DELETED) from None
         if _code(error) in _CONFLICT:
             raise SourceGone(SOURCE_CHANGED) from None
+        if refused := _unreadable(error):
+            raise refused from None
         raise
     source = SourceObject(response)
     if current and version_id and source.version_id != version_id:
