@@ -28,6 +28,7 @@ import needs_python  # noqa: F401 - first: one line, not a traceback, on Python 
 # isort: split
 import argparse
 import contextlib
+import dataclasses
 import json
 import sys
 import tempfile
@@ -238,7 +239,7 @@ class LocalBackfill:
         if client is None:
             # boto3's default session is not thread-safe while it makes a client.
             with self._client_lock:
-                client = storage.new_client()
+                client = storage.client_for(self.settings.expected_bucket_owner)
             self._local.client = client
         return client
 
@@ -375,6 +376,17 @@ def show_demo_results(client: S3Client, bucket: str, keys: list[str], settings: 
             print(f"  s3://{bucket}/{out_key}: {document['status']} {shown}", file=sys.stderr)
 
 
+def own_bucket(settings: Settings, bucket: str) -> Settings:
+    """The settings of a backfill of ``bucket``: ``SOURCE_BUCKETS`` names it (set to it where
+    unset, as the template sets it to its bucket, so the function's rule "only its own buckets"
+    applies here too); a bucket the setting leaves out is refused before anything is listed."""
+    if settings.source_buckets is None:
+        return dataclasses.replace(settings, source_buckets=frozenset({bucket}))
+    if not settings.owns(bucket):
+        raise CliError(f"SOURCE_BUCKETS does not name {bucket}: the function would refuse it")
+    return settings
+
+
 def local_main(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     progress = not args.no_progress and sys.stderr.isatty()
@@ -393,6 +405,7 @@ def local_main(args: argparse.Namespace) -> int:
             )
         if not bucket:
             raise CliError("--bucket is required (or --embedded-demo)")
+        backfill.settings = settings = own_bucket(settings, bucket)
         if args.dry_run:
             tally = backfill.dry_run(bucket, args.prefix)
             counts = {"listed": tally.listed, "ignored": tally.ignored, "orphans": backfill.orphans}

@@ -507,13 +507,34 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     event, notes = build_event(args, client)
     for note in notes:
         print(note, file=sys.stderr)
-    answers = [invoke(event, verbose=args.verbose)]
-    if args.delete:
-        for deletion in delete_inputs(client, event):
-            notes = [f"deleted s3://{bucket}/{key}" for bucket, key in event_keys(deletion)]
-            print("\n".join(notes), file=sys.stderr)
-            answers.append(invoke(deletion, verbose=args.verbose))
+    with source_buckets({bucket for bucket, _ in event_keys(event)}):
+        answers = [invoke(event, verbose=args.verbose)]
+        if args.delete:
+            for deletion in delete_inputs(client, event):
+                notes = [f"deleted s3://{bucket}/{key}" for bucket, key in event_keys(deletion)]
+                print("\n".join(notes), file=sys.stderr)
+                answers.append(invoke(deletion, verbose=args.verbose))
     return {"answers": answers, "results": written_results(client, event)}
+
+
+@contextlib.contextmanager
+def source_buckets(buckets: set[str]) -> Iterator[None]:
+    """``SOURCE_BUCKETS`` set to the buckets this run works on (unless the shell sets it), as
+    the template sets it to its bucket: the function's rule "only its own buckets" applies to a
+    local run too."""
+    from handler.scope import bucket_name_problem  # noqa: PLC0415 - src/ is on the path by then
+
+    saved = os.environ.get("SOURCE_BUCKETS")
+    names = sorted(bucket for bucket in buckets if not bucket_name_problem(bucket))
+    if not saved and names:  # a name that is no bucket name is refused by the function anyway
+        os.environ["SOURCE_BUCKETS"] = ",".join(names)
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("SOURCE_BUCKETS", None)
+        else:
+            os.environ["SOURCE_BUCKETS"] = saved
 
 
 def delete_inputs(client: S3Client, event: dict[str, Any]) -> list[dict[str, Any]]:

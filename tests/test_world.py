@@ -93,7 +93,7 @@ def refuse_get(monkeypatch: pytest.MonkeyPatch, code: str, message: str, status:
     archived or SSE-C object; moto has no SSE-C)."""
 
     def install(client: S3Client) -> None:
-        def answer(**_: Any) -> tuple[Any, dict[str, Any]]:
+        def answer(**_: Any) -> Any:
             error = {"Code": code, "Message": message}
             return SimpleNamespace(status_code=status), {
                 "Error": error,
@@ -177,6 +177,7 @@ def test_what_is_not_a_bucket_name_is_refused(name: str) -> None:
 @pytest.mark.parametrize("source", ["s3", "sqs", "sns", "sqs-eventbridge", "eventbridge"])
 def test_an_event_for_another_bucket_is_refused_through_every_source(
     s3: S3Client,
+    *,
     monkeypatch: pytest.MonkeyPatch,
     requests: list[tuple[str, dict[str, Any]]],
     log_stream: io.StringIO,
@@ -285,7 +286,7 @@ def test_a_bad_source_buckets_setting_is_a_configuration_error() -> None:
     assert Settings.from_env({"SOURCE_BUCKETS": " , "}).source_buckets is None
 
 
-# --- ExpectedBucketOwner ----------------------------------------------------------------------------
+# --- ExpectedBucketOwner --------------------------------------------------------------------------
 
 
 def test_every_request_carries_the_expected_bucket_owner(
@@ -356,7 +357,7 @@ def archived(s3: S3Client, sequencer: str = "0A") -> dict[str, Any]:
 
 
 def restored(event: dict[str, Any]) -> dict[str, Any]:
-    restore = json.loads(json.dumps(event))
+    restore: dict[str, Any] = json.loads(json.dumps(event))
     restore["Records"][0]["eventName"] = "ObjectRestore:Completed"
     return restore
 
@@ -387,7 +388,7 @@ def test_an_archived_input_is_unreadable_at_once_then_totalled_on_its_restore(
 
     s3.restore_object(Bucket=BUCKET, Key=KEY, RestoreRequest={"Days": 1})
     completed = restored(event)
-    if source == "eventbridge" or source == "sqs-eventbridge":
+    if source in {"eventbridge", "sqs-eventbridge"}:
         bridge = eventbridge_event(event)
         bridge["detail-type"] = "Object Restore Completed"
         del bridge["detail"]["object"]["sequencer"]
@@ -535,6 +536,7 @@ MALFORMED: dict[str, dict[str, Any]] = {
 @pytest.mark.parametrize("wrap", ["sqs", "sns"])
 def test_a_malformed_message_is_logged_counted_and_kept_in_the_dlq_at_once(
     s3: S3Client,
+    *,
     monkeypatch: pytest.MonkeyPatch,
     log_stream: io.StringIO,
     capsys: pytest.CaptureFixture[str],
@@ -717,3 +719,32 @@ def test_a_direct_event_raises_after_writing_the_records_done_in_time(s3: S3Clie
 
     assert read_result(s3, "m0/total_price.json")["status"] == "ok"
     assert s3.list_objects_v2(Bucket=BUCKET, Prefix="m1/")["KeyCount"] == 1
+
+
+# --- make run and the backfill act on their bucket only ------------------------------------------
+
+
+def test_make_run_sets_source_buckets_to_the_buckets_it_works_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import os
+
+    from local_invoke import source_buckets
+
+    with source_buckets({BUCKET, "arn:aws:s3:::x"}):
+        assert os.environ["SOURCE_BUCKETS"] == BUCKET
+    assert "SOURCE_BUCKETS" not in os.environ
+    monkeypatch.setenv("SOURCE_BUCKETS", "mine")
+    with source_buckets({BUCKET}):
+        assert os.environ["SOURCE_BUCKETS"] == "mine"  # the shell's setting wins
+
+
+def test_the_backfill_acts_on_its_bucket_and_refuses_one_the_setting_leaves_out() -> None:
+    from backfill import CliError, own_bucket
+    from handler.settings import Settings
+
+    assert own_bucket(Settings(), BUCKET).source_buckets == frozenset({BUCKET})
+    named = Settings(source_buckets=frozenset({BUCKET}))
+    assert own_bucket(named, BUCKET) is named
+    with pytest.raises(CliError, match="SOURCE_BUCKETS does not name other-bucket"):
+        own_bucket(named, "other-bucket")
