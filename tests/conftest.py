@@ -7,7 +7,9 @@ and the credentials below are fake, so no test can reach real AWS.
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import os
 import socket
 from collections.abc import Iterator
@@ -21,6 +23,7 @@ from pytest_socket import SocketConnectBlockedError
 
 from handler import storage
 from handler.known_results import KNOWN
+from handler.observability import logger
 from local_invoke import FAKE_AWS_ENV, LocalContext
 from support import BUCKET
 
@@ -127,3 +130,17 @@ def s3_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(storage, "new_client", counting_client)
     return calls
+
+
+@pytest.fixture
+def log_stream() -> Iterator[io.StringIO]:
+    """Powertools' log lines (its handler holds the stdout it was made with, so it is pointed at
+    a buffer rather than captured by pytest)."""
+    stream = io.StringIO()
+    registered = logger.registered_handler
+    assert isinstance(registered, logging.StreamHandler)
+    previous = registered.setStream(stream)
+    try:
+        yield stream
+    finally:
+        registered.setStream(previous)

@@ -189,3 +189,16 @@ def version_of(event: dict[str, Any]) -> str:
     """The version id a single-record notification names."""
     version: str = event["Records"][0]["s3"]["object"]["versionId"]
     return version
+
+
+def emf_metrics(stdout: str) -> dict[str, tuple[Any, str]]:
+    """The metrics of the EMF documents Powertools printed: name -> (value, unit)."""
+    found: dict[str, tuple[Any, str]] = {}
+    for line in stdout.splitlines():
+        if not line.startswith("{"):
+            continue
+        document = json.loads(line)
+        for directive in document.get("_aws", {}).get("CloudWatchMetrics", []):
+            for metric in directive["Metrics"]:
+                found[metric["Name"]] = (document[metric["Name"]], metric["Unit"])
+    return found

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import io
 import json
-import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import aws_lambda_powertools
@@ -16,9 +15,9 @@ import pytest
 
 from handler import observability
 from handler.app import RecordsFailed, lambda_handler
-from handler.observability import logger, traced, tracing_enabled
+from handler.observability import traced, tracing_enabled
 from local_invoke import delete_event
-from support import BUCKET, sqs_event, upload
+from support import BUCKET, emf_metrics, sqs_event, upload
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -101,33 +100,6 @@ def test_traced_wraps_the_handler_in_the_services_tracer_when_on(
 
 
 # --- an SQS message that is not S3 work: logged, counted, dropped -------------------------------
-
-
-@pytest.fixture
-def log_stream() -> Iterator[io.StringIO]:
-    """Powertools' log lines (its handler holds the stdout it was made with, so it is pointed at
-    a buffer rather than captured by pytest)."""
-    stream = io.StringIO()
-    registered = logger.registered_handler
-    assert isinstance(registered, logging.StreamHandler)
-    previous = registered.setStream(stream)
-    try:
-        yield stream
-    finally:
-        registered.setStream(previous)
-
-
-def emf_metrics(stdout: str) -> dict[str, tuple[Any, str]]:
-    """The metrics of the EMF documents Powertools printed: name -> (value, unit)."""
-    found: dict[str, tuple[Any, str]] = {}
-    for line in stdout.splitlines():
-        if not line.startswith("{"):
-            continue
-        document = json.loads(line)
-        for directive in document.get("_aws", {}).get("CloudWatchMetrics", []):
-            for metric in directive["Metrics"]:
-                found[metric["Name"]] = (document[metric["Name"]], metric["Unit"])
-    return found
 
 
 def test_a_message_that_is_not_s3_work_is_logged_counted_and_dropped(

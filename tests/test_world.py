@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
-from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
@@ -19,12 +17,12 @@ import pytest
 from faults import on_handler_clients
 from handler import scope
 from handler.app import TIME_MARGIN_MS, RecordsFailed, lambda_handler
-from handler.observability import logger
 from handler.sources import MalformedEvent, UnknownEvent
 from local_invoke import LocalContext, delete_event, put_event
 from support import (
     BUCKET,
     batch_event,
+    emf_metrics,
     eventbridge_event,
     read_result,
     sns_envelope,
@@ -44,33 +42,13 @@ FOREIGN = "someone-elses-bucket"
 # --- helpers --------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def log_stream() -> Iterator[io.StringIO]:
-    """Powertools' log lines, pointed at a buffer."""
-    stream = io.StringIO()
-    registered = logger.registered_handler
-    assert isinstance(registered, logging.StreamHandler)
-    previous = registered.setStream(stream)
-    try:
-        yield stream
-    finally:
-        registered.setStream(previous)
-
-
 def log_lines(stream: io.StringIO) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stream.getvalue().splitlines() if line]
 
 
 def metrics_of(stdout: str) -> dict[str, Any]:
     """The metrics Powertools printed (EMF): name -> values."""
-    found: dict[str, Any] = {}
-    for line in stdout.splitlines():
-        if line.startswith("{") and "_aws" in line:
-            document = json.loads(line)
-            for directive in document["_aws"]["CloudWatchMetrics"]:
-                for metric in directive["Metrics"]:
-                    found[metric["Name"]] = document[metric["Name"]]
-    return found
+    return {name: value for name, (value, _) in emf_metrics(stdout).items()}
 
 
 @pytest.fixture
