@@ -49,13 +49,15 @@ def measure_import(modules: str) -> dict[str, Any]:
     return {"seconds": time.perf_counter() - start, "peak_rss_mb": peak_rss_mb()}
 
 
-#: What Powertools' Logger reads of Lambda's context (``local_invoke.LocalContext``, which
-#: cannot be imported here before the clock starts: it imports boto3).
+#: What Powertools' Logger reads of Lambda's context, and the remaining time the handler
+#: bounds its work by (``local_invoke.LocalContext``, which cannot be imported here before the
+#: clock starts: it imports boto3).
 CONTEXT = {
     "function_name": "market-totals-bench",
     "memory_limit_in_mb": 128,
     "invoked_function_arn": "arn:aws:lambda:us-east-1:123456789012:function:market-totals-bench",
     "aws_request_id": "bench",
+    "get_remaining_time_in_millis": lambda: 900_000,
 }
 
 
