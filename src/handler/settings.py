@@ -10,6 +10,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from handler.totals import DEFAULT_MAX_VALUE_BYTES, MIN_MAX_VALUE_BYTES
+
 DEFAULT_INPUT_SUFFIX = "market_infos.json"
 DEFAULT_RESULT_NAME = "total_price.json"
 DEFAULT_MAX_INPUT_BYTES = 1024**3  # 1 GiB
@@ -62,6 +64,8 @@ class Settings:
     input_suffix: str = DEFAULT_INPUT_SUFFIX
     result_name: str = DEFAULT_RESULT_NAME
     max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES
+    #: A single value (string, key, number) longer than this is answered ``InvalidSchema``.
+    max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES
     parallel_read: ParallelRead = ParallelRead()
 
     def __post_init__(self) -> None:
@@ -77,6 +81,10 @@ class Settings:
             )
         if self.max_input_bytes < 0:
             raise ConfigurationError("MAX_INPUT_BYTES must be zero or more")
+        if self.max_value_bytes < MIN_MAX_VALUE_BYTES:
+            raise ConfigurationError(
+                f"MAX_VALUE_BYTES must be at least {MIN_MAX_VALUE_BYTES} (1 KiB)"
+            )
         parallel = self.parallel_read
         if parallel.part_bytes < MIN_PARALLEL_READ_PART_BYTES:
             raise ConfigurationError(
@@ -123,6 +131,9 @@ class Settings:
             input_suffix=env.get("INPUT_SUFFIX") or DEFAULT_INPUT_SUFFIX,
             result_name=env.get("RESULT_NAME") or DEFAULT_RESULT_NAME,
             max_input_bytes=max_input_bytes,
+            max_value_bytes=_whole(
+                "MAX_VALUE_BYTES", env.get("MAX_VALUE_BYTES"), DEFAULT_MAX_VALUE_BYTES
+            ),
             parallel_read=parallel,
         )
 

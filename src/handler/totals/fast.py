@@ -88,8 +88,9 @@ def decode_batch(batch: bytes | memoryview, total: Decimal) -> tuple[int, Decima
             # One by one in document order, as the exact path adds: a different grouping could
             # avoid an intermediate sum that the exact path refuses.
             return len(products), sum(values, total)
-    except (msgspec.MsgspecError, ArithmeticError, ValueError):
-        # Not JSON, not the schema, an exponent beyond Decimal's range, a total too long.
+    except (msgspec.MsgspecError, ArithmeticError, ValueError, RecursionError):
+        # Not JSON, not the schema, an exponent beyond Decimal's range, a total too long,
+        # nesting deeper than msgspec follows.
         return None
 
 
