@@ -20,7 +20,14 @@ from pathlib import Path
 import pytest
 
 from handler.settings import ConfigurationError, Settings
-from handler.totals import DEFAULT_MAX_VALUE_BYTES, InvalidDocument, Total, _total, total_prices
+from handler.totals import (
+    DEFAULT_MAX_VALUE_BYTES,
+    READ_SIZE,
+    InvalidDocument,
+    Total,
+    _total,
+    total_prices,
+)
 from handler.totals.exact import MAX_DEPTH
 from handler.totals.parser import Parser
 
@@ -29,10 +36,12 @@ LIMIT = 4096  # a small MAX_VALUE_BYTES, so that "at the limit" cases stay small
 RSS_BOUND_MB = 128
 
 
-def outcome(doc: bytes, *, limit: int = DEFAULT_MAX_VALUE_BYTES, **kw: object) -> object:
+def outcome(
+    doc: bytes, *, limit: int = DEFAULT_MAX_VALUE_BYTES, read_size: int = READ_SIZE
+) -> Total | tuple[str, str]:
     """The core's answer for ``doc``: a ``Total`` or ``(code, message)``."""
     try:
-        return _total(io.BytesIO(doc), fast=True, max_value_bytes=limit, **kw)  # type: ignore[arg-type]
+        return _total(io.BytesIO(doc), fast=True, max_value_bytes=limit, read_size=read_size)
     except InvalidDocument as error:
         return (error.code, error.message)
 
@@ -152,12 +161,14 @@ def test_the_first_problem_still_decides() -> None:
     assert outcome(doc, limit=LIMIT) == ("InvalidSchema", "products[0]: missing key 'price'")
     # A syntax error inside the long value's first MAX_VALUE_BYTES bytes.
     doc = b'{"products": [{"price": 1, "n": "abc\x01' + b"x" * LIMIT * 4 + b'"}]}'
-    code, _ = outcome(doc, limit=LIMIT)  # type: ignore[misc]
-    assert code == "InvalidJSON"
+    answer = outcome(doc, limit=LIMIT)
+    assert isinstance(answer, tuple)
+    assert answer[0] == "InvalidJSON"
     # A form feed there.
     doc = b'{"products": [{"price": 1, "n": "abc\x0c' + b"x" * LIMIT * 4 + b'"}]}'
-    code, message = outcome(doc, limit=LIMIT)  # type: ignore[misc]
-    assert (code, "form feed" in message) == ("InvalidJSON", True)
+    answer = outcome(doc, limit=LIMIT)
+    assert isinstance(answer, tuple)
+    assert (answer[0], "form feed" in answer[1]) == ("InvalidJSON", True)
     # A form feed after the point where the value became too long.
     doc = b'{"products": [{"price": 1, "n": "' + b"x" * LIMIT * 2 + b'\x0c"}]}'
     assert outcome(doc, limit=LIMIT) == too_long("products[0]", "a string", LIMIT)
@@ -180,9 +191,10 @@ def test_escapes_cut_at_any_slice_boundary_count_as_the_bytes_they_are(read_size
         assert len(exact) == LIMIT
         at_limit = b'{"products": [{"n": ' + exact + b', "price": 1}]}'
         one_over = b'{"products": [{"n": ' + over + b', "price": 1}]}'
-        kw = {"read_size": read_size}
-        assert outcome(at_limit, limit=LIMIT, **kw) == Total(Decimal(1), 1)
-        assert outcome(one_over, limit=LIMIT, **kw) == too_long("products[0]", "a string", LIMIT)
+        assert outcome(at_limit, limit=LIMIT, read_size=read_size) == Total(Decimal(1), 1)
+        assert outcome(one_over, limit=LIMIT, read_size=read_size) == too_long(
+            "products[0]", "a string", LIMIT
+        )
 
 
 def test_a_long_value_is_never_given_to_the_parser_whole(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -216,7 +228,7 @@ def test_the_handler_reads_the_limit_from_the_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """``total_prices`` is given the setting (``processing.compute_result``)."""
-    import handler.processing as processing
+    from handler import processing
 
     seen: list[int] = []
 
@@ -226,12 +238,12 @@ def test_the_handler_reads_the_limit_from_the_environment(
 
     monkeypatch.setattr(processing, "total_prices", spy)
     source = type("S", (), {"size": 10, "etag": "e", "body": io.BytesIO(b'{"products": []}')})()
-    source.close = lambda: None  # type: ignore[attr-defined]
+    source.close = lambda: None
     read = type("V", (), {"version_id": None, "sequencer": None})()
     settings = Settings.from_env({"MAX_VALUE_BYTES": "2048"})
     outcome_, _ = processing.compute_result(
-        source,  # type: ignore[arg-type]
-        read,  # type: ignore[arg-type]
+        source,
+        read,
         bucket="b",
         key="k",
         out_key="o",
@@ -276,7 +288,9 @@ def _write(path: Path, head: bytes, body: bytes, count: int, tail: bytes) -> Non
         pytest.param(b'{"products": [], "n": ', b"[", b"", "InvalidSchema", id="nesting"),
         pytest.param(b'{"products": [], "n": [', b"1,", b"1]}", "Total", id="small values"),
         pytest.param(
-            b'{"products": [{"price": 0}', b', {"price": 1.5, "o": {"price": 2}}', b"]}",
+            b'{"products": [{"price": 0}',
+            b', {"price": 1.5, "o": {"price": 2}}',
+            b"]}",
             "Total",
             id="nested price objects",
         ),

@@ -39,8 +39,8 @@ from handler.totals.source import READ_SIZE, BinaryReader, Source
 
 __all__ = [
     "DEFAULT_MAX_VALUE_BYTES",
-    "MIN_MAX_VALUE_BYTES",
     "MAX_TOTAL_DIGITS",
+    "MIN_MAX_VALUE_BYTES",
     "READ_SIZE",
     "BinaryReader",
     "ErrorCode",
