@@ -77,12 +77,11 @@ def decode_batch(batch: bytes | memoryview, total: Decimal) -> tuple[int, Decima
         products = _BATCH_DECODER.decode(array)
         # msgspec keeps the last of duplicate keys: more 'price' keys than products means one
         # of them may be a duplicate (or merely nested, or inside a string: look closer).
-        if array.count(_PRICE_KEY) == len(products):
-            texts = list(map(_price_of, products))
-        else:
+        texts: list[msgspec.Raw] | None = list(map(_price_of, products))
+        if array.count(_PRICE_KEY) != len(products):
             texts = _prices_beside_nested_keys(array)
-            if texts is None:
-                return None
+        if texts is None:
+            return None
         # Every price's text, as one JSON array: a few bytes per product, read again below.
         prices = b"".join((b"[", b",".join(texts), b"]"))
         with decimal.localcontext(EXACT):
