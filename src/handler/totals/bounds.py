@@ -22,6 +22,9 @@ _DELIMITERS: Final = b' \t\n\r[]{}:,"'
 #: Every delimiter becomes ' ', every other byte 'a': one memchr then finds a run's end.
 _RUNS: Final = bytes(32 if byte in _DELIMITERS else 97 for byte in range(256))
 _NONE: Final = -1
+#: Bytes at a block's edge looked at first: a run's end is almost always among them, so the
+#: whole block is translated only for a long run.
+_EDGE: Final = 64
 #: The default of ``MAX_VALUE_BYTES``: far above any real name or price, far below 128 MB.
 DEFAULT_MAX_VALUE_BYTES: Final = 1024 * 1024
 #: The smallest limit accepted: blocks are at most the limit long, and much smaller blocks would
@@ -72,9 +75,10 @@ class LongValue:
             rest = close + 1
             self._in_string = False
             self._start = _NONE
-        runs = block.translate(_RUNS)
         if self._start != _NONE:  # a number (or literal) run from the last block
-            stop = runs.find(b" ")
+            stop = block[:_EDGE].translate(_RUNS).find(b" ")
+            if stop == -1:
+                stop = block.translate(_RUNS).find(b" ")
             if (end if stop == -1 else at + stop) > self._start + limit:
                 self._refuse(self._start + limit, "a number")
                 return
@@ -85,7 +89,9 @@ class LongValue:
             self._in_string = True
             self._start = at + block.rfind(b'"')
             return
-        last = runs.rfind(b" ")
+        edge = max(len(block) - _EDGE, 0)
+        last = block[edge:].translate(_RUNS).rfind(b" ")
+        last = block.translate(_RUNS).rfind(b" ") if last == -1 else edge + last
         if last != len(block) - 1:
             self._start = at + last + 1
 
