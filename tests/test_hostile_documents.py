@@ -213,6 +213,10 @@ def test_a_long_value_is_never_given_to_the_parser_whole(monkeypatch: pytest.Mon
         doc = b'{"products": [{"price": 1, "n": "' + b"x" * size + b'"}]}'
         assert outcome(doc) == too_long("products[0]", "a string")
         assert sum(given) <= DEFAULT_MAX_VALUE_BYTES + 64
+        given.clear()
+        doc = b'{"n": 1' + b"0" * size + b', "products": []}'
+        assert outcome(doc) == too_long("document", "a number")
+        assert sum(given) <= DEFAULT_MAX_VALUE_BYTES + 64
 
 
 def test_max_value_bytes_is_a_setting() -> None:
