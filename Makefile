@@ -13,7 +13,8 @@ export SAM_CLI_TELEMETRY := 0
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: help setup run test quick lint typecheck unit bench clean template-check \
-  local-invoke-proof localstack-test deployed-chain deploy-test runtime-bench mutation
+  local-invoke-proof localstack-test deployed-chain deploy-test runtime-bench mutation \
+  bench-hostile
 
 # The template's tools, each in a virtualenv of its own: the SAM CLI and checkov pin boto3
 # versions that conflict with each other and with the function's (requirements.txt).
@@ -181,6 +182,9 @@ mutation: $(STAMP) ## mutation testing of src/handler with mutmut (well over 30 
 
 bench: $(STAMP) ## benchmarks against moto, direct and S3-like, and the bill by memory size (~20 min; root for cgroups): writes docs/benchmarks.md
 	PYTHONPATH=bench $(BIN)/python bench/run.py
+
+bench-hostile: $(STAMP) ## the hostile-documents table alone (long values, nesting, nested prices; ~5 min): writes docs/benchmarks.md
+	$(BIN)/python bench/hostile.py
 
 clean: ## remove the virtualenvs and caches
 	rm -rf $(VENV) .venv-* .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage

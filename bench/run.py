@@ -27,6 +27,7 @@ import bill
 import boto3
 import cgroup
 import data
+import hostile
 from runner import ONE_STREAM, ROOT, log, median, worker, worker_env
 from servers import FIRST_BYTE_SECONDS, STREAM_BYTES_PER_SECOND, moto_server, throttled
 
@@ -572,6 +573,8 @@ def main() -> None:
     ]
     write_doc(section)
     print("\n".join(section))
+    log("hostile documents")
+    hostile.main()
 
 
 if __name__ == "__main__":

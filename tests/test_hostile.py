@@ -168,9 +168,10 @@ CASES: dict[str, tuple[bytes, str]] = {
         b'{"n": ' + b"9" * 5000 + b', "products": []}',
         "InvalidSchema",
     ),
+    # Contract r4: a value longer than MAX_VALUE_BYTES (1 MiB) is refused, not held.
     "very long string": (
         b'{"products": [{"name": "' + b"x" * 5_000_000 + b'", "price": 2}]}',
-        "ok",
+        "InvalidSchema",
     ),
     "very long key": (b'{"' + b"k" * 1_000_000 + b'": 1, "products": []}', "ok"),
     "duplicate products": (b'{"products": [], "products": []}', "InvalidSchema"),

@@ -279,7 +279,7 @@ def compute_result(
     try:
         if source.size > settings.max_input_bytes:
             raise too_large(source.size, settings.max_input_bytes)
-        total = total_prices(source.body)
+        total = total_prices(source.body, max_value_bytes=settings.max_value_bytes)
         body = ok_document(total, info, utc_timestamp())
         outcome.product_count = total.product_count
         outcome.bytes_read = source.size

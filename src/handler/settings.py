@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from handler.scope import bucket_name_problem
+from handler.totals import DEFAULT_MAX_VALUE_BYTES, MIN_MAX_VALUE_BYTES
 
 DEFAULT_INPUT_SUFFIX = "market_infos.json"
 DEFAULT_RESULT_NAME = "total_price.json"
@@ -68,6 +69,8 @@ class Settings:
     input_suffix: str = DEFAULT_INPUT_SUFFIX
     result_name: str = DEFAULT_RESULT_NAME
     max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES
+    #: A single value (string, key, number) longer than this is answered ``InvalidSchema``.
+    max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES
     parallel_read: ParallelRead = ParallelRead()
     #: The buckets the deployment acts on (``SOURCE_BUCKETS``); ``None``: any bucket.
     source_buckets: frozenset[str] | None = None
@@ -92,6 +95,10 @@ class Settings:
             )
         if self.max_input_bytes < 0:
             raise ConfigurationError("MAX_INPUT_BYTES must be zero or more")
+        if self.max_value_bytes < MIN_MAX_VALUE_BYTES:
+            raise ConfigurationError(
+                f"MAX_VALUE_BYTES must be at least {MIN_MAX_VALUE_BYTES} (1 KiB)"
+            )
         parallel = self.parallel_read
         if parallel.part_bytes < MIN_PARALLEL_READ_PART_BYTES:
             raise ConfigurationError(
@@ -146,6 +153,9 @@ class Settings:
             input_suffix=env.get("INPUT_SUFFIX") or DEFAULT_INPUT_SUFFIX,
             result_name=env.get("RESULT_NAME") or DEFAULT_RESULT_NAME,
             max_input_bytes=max_input_bytes,
+            max_value_bytes=_whole(
+                "MAX_VALUE_BYTES", env.get("MAX_VALUE_BYTES"), DEFAULT_MAX_VALUE_BYTES
+            ),
             parallel_read=parallel,
             source_buckets=bucket_list(env.get("SOURCE_BUCKETS")),
             expected_bucket_owner=env.get("EXPECTED_BUCKET_OWNER") or None,

@@ -32,12 +32,15 @@ total on a large one. ``tests/test_totals_fastpath.py`` fails loudly where the t
 from __future__ import annotations
 
 from handler.totals.arithmetic import MAX_TOTAL_DIGITS
+from handler.totals.bounds import DEFAULT_MAX_VALUE_BYTES, MIN_MAX_VALUE_BYTES
 from handler.totals.exact import walk
 from handler.totals.outcome import ErrorCode, InvalidDocument, Total, format_total, too_large
 from handler.totals.source import READ_SIZE, BinaryReader, Source
 
 __all__ = [
+    "DEFAULT_MAX_VALUE_BYTES",
     "MAX_TOTAL_DIGITS",
+    "MIN_MAX_VALUE_BYTES",
     "READ_SIZE",
     "BinaryReader",
     "ErrorCode",
@@ -49,17 +52,27 @@ __all__ = [
 ]
 
 
-def total_prices(stream: BinaryReader) -> Total:
+def total_prices(stream: BinaryReader, *, max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES) -> Total:
     """Stream ``stream`` to its end and return the exact total of ``products[*].price``.
+
+    A single value (string, key, number) longer than ``max_value_bytes`` is refused
+    (``InvalidSchema``) before it is read whole, so memory and time stay bounded whatever the
+    document's shape.
 
     Raises ``InvalidDocument`` for input that is not UTF-8 JSON of the expected shape. Errors
     raised by ``stream.read`` itself (a dropped connection) propagate unchanged: they are not the
     document's fault, and must not be answered as if they were.
     """
-    return _total(stream, fast=True)
+    return _total(stream, fast=True, max_value_bytes=max_value_bytes)
 
 
-def _total(stream: BinaryReader, *, fast: bool, read_size: int = READ_SIZE) -> Total:
+def _total(
+    stream: BinaryReader,
+    *,
+    fast: bool,
+    read_size: int = READ_SIZE,
+    max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES,
+) -> Total:
     """``total_prices``, with the fast path switchable (tests compare both) and a smaller read
     size (tests put batch boundaries everywhere)."""
-    return walk(Source(stream, fast=fast, read_size=read_size))
+    return walk(Source(stream, fast=fast, read_size=read_size, max_value_bytes=max_value_bytes))

@@ -16,8 +16,13 @@ from typing import Final
 
 from handler.totals.arithmetic import EXACT, MAX_DECIMAL_PLACES, MAX_TOTAL_DIGITS
 from handler.totals.outcome import InvalidDocument, Total
-from handler.totals.parser import Event, UnreadableNumber
+from handler.totals.parser import Event, UnreadableNumber, ValueTooLong
 from handler.totals.source import Source
+
+#: How deep an ignored value may nest. yajl keeps a byte per level and the walker a count, so
+#: memory stays small; the fast path's msgspec refuses nesting deeper than about 10,000 levels
+#: (Python's C recursion limit), so anything it accepts is accepted here too.
+MAX_DEPTH: Final = 100_000
 
 _JSON_TYPE: Final = {
     "start_map": "an object",
@@ -137,6 +142,8 @@ def _skip_value(events: Iterator[Event]) -> None:
     for ev, _ in events:
         if ev in ("start_map", "start_array"):
             depth += 1
+            if depth > MAX_DEPTH:
+                raise ValueTooLong(f"a value nested deeper than {MAX_DEPTH} levels")
         elif ev in ("end_map", "end_array"):
             depth -= 1
         if depth == 0:

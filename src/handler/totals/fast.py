@@ -35,6 +35,9 @@ class _Product(msgspec.Struct, gc=False):
 
 
 _BATCH_DECODER: Final = msgspec.json.Decoder(list[_Product])
+# Products whose other values hold a "price" key too (a nested offer): every top-level value's
+# text, so that the keys inside them can be told from a duplicate at the top.
+_FIELDS_DECODER: Final = msgspec.json.Decoder(list[dict[str, msgspec.Raw]])
 # ``Any``, not ``Decimal``: msgspec would also turn the string "1.5" into a Decimal, which the
 # contract refuses. Untyped floats go through float_hook, which gets the number's exact text.
 _PRICES_DECODER: Final = msgspec.json.Decoder(list[Any], float_hook=Decimal)
@@ -74,10 +77,13 @@ def decode_batch(batch: bytes | memoryview, total: Decimal) -> tuple[int, Decima
         products = _BATCH_DECODER.decode(array)
         # msgspec keeps the last of duplicate keys: more 'price' keys than products means one
         # of them may be a duplicate (or merely nested, or inside a string: look closer).
+        texts: list[msgspec.Raw] | None = list(map(_price_of, products))
         if array.count(_PRICE_KEY) != len(products):
+            texts = _prices_beside_nested_keys(array)
+        if texts is None:
             return None
         # Every price's text, as one JSON array: a few bytes per product, read again below.
-        prices = b"".join((b"[", b",".join(map(_price_of, products)), b"]"))
+        prices = b"".join((b"[", b",".join(texts), b"]"))
         with decimal.localcontext(EXACT):
             batch_sum = None if total.is_signed() else _sum_of_plain_prices(prices)
             if batch_sum is not None:
@@ -88,9 +94,34 @@ def decode_batch(batch: bytes | memoryview, total: Decimal) -> tuple[int, Decima
             # One by one in document order, as the exact path adds: a different grouping could
             # avoid an intermediate sum that the exact path refuses.
             return len(products), sum(values, total)
-    except (msgspec.MsgspecError, ArithmeticError, ValueError):
-        # Not JSON, not the schema, an exponent beyond Decimal's range, a total too long.
+    except (msgspec.MsgspecError, ArithmeticError, ValueError, RecursionError):
+        # Not JSON, not the schema, an exponent beyond Decimal's range, a total too long,
+        # nesting deeper than msgspec follows.
         return None
+
+
+def _prices_beside_nested_keys(array: bytes) -> list[msgspec.Raw] | None:
+    """Each product's price text where the batch holds more '"price"' than products, or
+    ``None`` if one of them may be a duplicate price.
+
+    Every '"price"' of the batch is a product's own price key, inside the text of another of
+    its values (a nested key, a string), or ends another top-level key (an escaped quote and
+    ``price``: such keys are declined, as their text is not kept). Counting the values' ones
+    leaves the first kind: one per product means no duplicate (the dict keeps one of them, so
+    a duplicate shows as one too many).
+    """
+    products = _FIELDS_DECODER.decode(array)
+    expected = 0
+    texts = []
+    for product in products:
+        price = product.pop("price", None)
+        if price is None:
+            return None
+        texts.append(price)
+        if any('"price' in key for key in product):
+            return None
+        expected += 1 + sum(bytes(value).count(_PRICE_KEY) for value in product.values())
+    return texts if array.count(_PRICE_KEY) == expected else None
 
 
 def _sum_of_plain_prices(prices: bytes) -> Decimal | None:

@@ -32,6 +32,12 @@ class UnreadableNumber(InvalidDocument):
         return InvalidDocument(self.code, f"{place}: {self.message}")
 
 
+class ValueTooLong(UnreadableNumber):
+    """A value longer than ``MAX_VALUE_BYTES`` (``bounds``), or an ignored value nested deeper
+    than ``MAX_DEPTH``: refused before it is read whole, and placed by the walker like an
+    unreadable number."""
+
+
 class Parser:
     """A push parser whose events collect in ``events`` until the caller takes them."""
 

@@ -18,7 +18,8 @@ from decimal import Decimal
 from typing import Final, Protocol
 
 from handler.totals import fast as fast_path
-from handler.totals.parser import Event, Parser
+from handler.totals.bounds import LongValue
+from handler.totals.parser import Event, Parser, ValueTooLong
 from handler.totals.strict import first_forbidden, forbidden_byte
 
 #: Bytes asked of the stream per read: large enough that the per-read Python cost disappears,
@@ -53,7 +54,9 @@ class Source:
     before it were walked.
     """
 
-    def __init__(self, stream: BinaryReader, *, fast: bool, read_size: int) -> None:
+    def __init__(
+        self, stream: BinaryReader, *, fast: bool, read_size: int, max_value_bytes: int
+    ) -> None:
         self._stream = stream
         self._fast = fast
         self._read_size = read_size
@@ -65,6 +68,10 @@ class Source:
         self._pos = 0  # the first byte not yet fed nor skipped
         self._offset = 0  # the object's offset of _buf[0] (a dropped BOM counts)
         self._forbidden_at = _NONE_FOUND  # the object's offset of the first forbidden byte
+        # No byte from here on is parsed: a forbidden byte, or the byte that makes a value too
+        # long (``bounds``), whichever comes first.
+        self._stop_at = _NONE_FOUND
+        self._long = LongValue(max_value_bytes)
         self._eof = False
         self._first = True
         self.bytes_read = 0
@@ -117,6 +124,11 @@ class Source:
             at = first_forbidden(data)
             if at != -1:
                 self._forbidden_at = self._offset + len(self._buf) - len(data) + at
+                self._stop_at = min(self._stop_at, self._forbidden_at)
+        if self._long.too_long_at == -1:
+            self._long.scan(data, self._offset + len(self._buf) - len(data))
+            if self._long.too_long_at != -1:
+                self._stop_at = min(self._stop_at, self._long.too_long_at)
         return True
 
     def events(self) -> Iterator[Event]:
@@ -125,10 +137,9 @@ class Source:
         while True:
             self.at_cut = False
             ended = self._pos >= len(self._buf) and not self._read()
-            if self._offset + self._pos >= self._forbidden_at:
+            if self._offset + self._pos >= self._stop_at:
                 # Every event before it was walked (a schema error there came first).
-                at = self._forbidden_at - self._offset
-                raise forbidden_byte(self._buf[at : at + 1], self._forbidden_at)
+                raise self._stop_error()
             # At the end the parser is closed: a truncated document fails there.
             error = self._parser.push(
                 None if ended else self._next_slice(), nothing_read=not self.bytes_read
@@ -149,10 +160,20 @@ class Source:
             self.at_cut = self._fed_to_cut
             yield last
 
+    def _stop_error(self) -> Exception:
+        """Why no byte from ``_stop_at`` on is parsed (the first of the two problems)."""
+        if self._forbidden_at <= self._stop_at:
+            at = self._forbidden_at - self._offset
+            return forbidden_byte(self._buf[at : at + 1], self._forbidden_at)
+        return ValueTooLong(
+            f"{self._long.kind} longer than MAX_VALUE_BYTES ({self._long.limit} bytes)"
+        )
+
     def _next_slice(self) -> bytes:
         buf, start = self._buf, self._pos
-        # Never past a forbidden byte: the parser would take it for whitespace.
-        end = min(len(buf), self._forbidden_at - self._offset)
+        # Never past a forbidden byte (the parser would take it for whitespace), nor past the
+        # byte that makes a value too long (yajl would hold and re-read the value whole).
+        end = min(len(buf), self._stop_at - self._offset)
         self._fed_to_cut = False
         if self.in_products and self._fast:
             # Up to the first boundary candidate only: a slice with no '},' inside cannot hide
@@ -174,6 +195,10 @@ class Source:
         while True:
             end = self._batch_end()
             if end == -1:
+                return count, total
+            if self._offset + end > self._stop_at:
+                # The exact path reads up to the stop and reports what comes first there.
+                self._exact_until = end
                 return count, total
             outcome = self._decode(end, total)
             if outcome is None and self._guess_cuts:
