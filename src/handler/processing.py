@@ -350,7 +350,9 @@ def stand_or_settle(
     now = storage.current_version(client, *source)
     if now is not None and now.same_as(read):
         return outcome
-    settled = settle(client, source, target, settings, read.sequencer, looked=(written, now))
+    # What it totals instead is not the version the event named: its sequencer says nothing of
+    # it, so none is stored (the next event of the key is then ordered by the key alone).
+    settled = settle(client, source, target, settings, None, looked=(written, now))
     if settled.status == "skipped":  # someone else's result, or none, already fits the key
         reason = storage.SOURCE_DELETED if now is None else storage.SOURCE_CHANGED
         return Outcome(outcome.bucket, outcome.key, "skipped", reason=reason)
