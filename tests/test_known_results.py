@@ -149,6 +149,11 @@ def other_container(monkeypatch: pytest.MonkeyPatch) -> Any:
     return invoke
 
 
+#: A PUT on remembered state refused; the result and the key looked at (the object read is still
+#: current), the PUT again over what is there, and (contract r4) the look at the key after it.
+RETRIED_WRITE = ["GetObject", "PutObject", "HeadObject", "HeadObject", "PutObject", "HeadObject"]
+
+
 def later_result_elsewhere(s3: S3Client, sequencer: str) -> None:
     """The result another container wrote meanwhile from a later event of ``KEY`` (its upload's
     object is not needed: only the result's metadata orders it)."""
@@ -180,14 +185,7 @@ def test_a_later_sequencer_written_since_does_not_win_over_the_current_object(
     # it looks at the result and the key (0B is current), writes again, and looks once more.
     assert run(middle, context)["status"] == "ok"
 
-    assert s3_calls == [
-        "GetObject",
-        "PutObject",
-        "HeadObject",
-        "HeadObject",
-        "PutObject",
-        "HeadObject",
-    ]
+    assert s3_calls == RETRIED_WRITE
     assert read_result(s3, RESULT)["total"] == 2
     # What it now knows is its own result: a duplicate stops after the HEAD alone.
     s3_calls.clear()
@@ -222,14 +220,7 @@ def test_a_result_deleted_since_it_was_remembered_is_written_again(
     # The PUT conditional on the remembered ETag finds no result, so the record looks again:
     # at the result, and at the key (a result gone may have been withdrawn for a deletion).
     # And, contract r4, the look at the key after the PUT has landed.
-    assert s3_calls == [
-        "GetObject",
-        "PutObject",
-        "HeadObject",
-        "HeadObject",
-        "PutObject",
-        "HeadObject",
-    ]
+    assert s3_calls == RETRIED_WRITE
     assert read_result(s3, RESULT)["total"] == 2
 
 
@@ -252,14 +243,7 @@ def test_a_result_remembered_absent_is_written_only_if_still_absent(
     # version than the key's current one, so (contract r4) it is replaced, over its ETag.
     assert run(middle, context)["status"] == "ok"
 
-    assert s3_calls == [
-        "GetObject",
-        "PutObject",
-        "HeadObject",
-        "HeadObject",
-        "PutObject",
-        "HeadObject",
-    ]
+    assert s3_calls == RETRIED_WRITE
     assert read_result(s3, RESULT)["total"] == 2
 
 
