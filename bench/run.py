@@ -171,10 +171,10 @@ def requests_per_record(endpoint: str) -> list[str]:
         "stale": "its version was overwritten before it ran",
         "update": "a new version of a key that has a result (target ≤ 4)",
         "superseded": "older than the event already processed (where known, its GET confirms it)",
-        "late deletion": "a deletion older than the upload processed, the key confirms (target ≤ 2)",
+        "late deletion": "older than the upload processed; the key confirms (target ≤ 2)",
         "noncurrent removed": "a noncurrent version deleted: nothing changes (target ≤ 2)",
         "promotion": "the current version deleted: the previous one is totalled (target ≤ 5)",
-        "withdrawal": "a delete marker: the result removed (If-Match), the key seen again (target ≤ 4)",
+        "withdrawal": "a delete marker: result removed (If-Match), key seen again (target ≤ 4)",
     }
     rows = [
         "S3 requests per record, in a container that knows the result (it wrote or read it "
