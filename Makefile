@@ -168,6 +168,13 @@ runtime-bench: deployed-chain ## the function and a tutorial one inside LocalSta
 
 test: lint typecheck unit template-check ## the README's test command: lint, types, the unit suite, the template (CI adds localstack-test, local-invoke-proof, deploy-test)
 
+# The convergence checker (tests/test_convergence.py): 150 random schedules in make test and
+# make quick, as many as SCHEDULES here (about 5 per second on 2 cores).
+SCHEDULES ?= 2000
+.PHONY: convergence
+convergence: $(STAMP) ## the convergence checker at length: SCHEDULES=N random schedules (default 2000, ~7 min)
+	CONVERGENCE_SCHEDULES=$(SCHEDULES) $(BIN)/pytest tests/test_convergence.py -p no:cacheprovider -q $(PYTEST_ARGS)
+
 quick: $(STAMP) ## the unit tests without the slow ones (large objects, subprocesses): ~1 min
 	$(BIN)/pytest -m "not slow" --ignore=tests/localstack --ignore=tests/deployed -q $(PYTEST_ARGS)
 

@@ -167,15 +167,15 @@ def requests_per_record(endpoint: str) -> list[str]:
     if "error" in result:
         return [f"Requests per record: failed ({result['error']})"]
     meaning = {
-        "fresh": "a new key's first event (target ≤ 3)",
+        "fresh": "a new key's first event, the look at the key after the PUT included (target ≤ 4)",
         "duplicate": "the same event again (target 1 where the result is known, else ≤ 2)",
         "stale": "its version was overwritten before it ran",
-        "update": "a new version of a key that has a result (target ≤ 3)",
-        "superseded": "older than the event already processed",
-        "late deletion": "a deletion older than the upload already processed (target ≤ 2)",
+        "update": "a new version of a key that has a result (target ≤ 4)",
+        "superseded": "older than the event already processed (where known, its GET confirms it)",
+        "late deletion": "older than the upload processed; the key confirms (target ≤ 2)",
         "noncurrent removed": "a noncurrent version deleted: nothing changes (target ≤ 2)",
-        "promotion": "the current version deleted: the previous one is totalled (target ≤ 4)",
-        "withdrawal": "a delete marker: the result is removed, conditionally (target ≤ 3)",
+        "promotion": "the current version deleted: the previous one is totalled (target ≤ 5)",
+        "withdrawal": "a delete marker: result removed (If-Match), key seen again (target ≤ 4)",
     }
     rows = [
         "S3 requests per record, in a container that knows the result (it wrote or read it "

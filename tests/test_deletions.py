@@ -35,8 +35,10 @@ if TYPE_CHECKING:
 
 KEY = "market_a/market_infos.json"
 RESULT = "market_a/total_price.json"
-WITHDRAWAL = ["HeadObject", "HeadObject", "DeleteObject"]
-PROMOTION = ["HeadObject", "HeadObject", "GetObject", "PutObject"]
+#: A withdrawal: the result, the key, the conditional DELETE, and the look at the key after it
+#: (contract r4: every write is followed by a look at the key).
+WITHDRAWAL = ["HeadObject", "HeadObject", "DeleteObject", "HeadObject"]
+PROMOTION = ["HeadObject", "HeadObject", "GetObject", "PutObject", "HeadObject"]
 
 
 def run(event: dict[str, Any], context: LocalContext) -> dict[str, Any]:
@@ -53,7 +55,7 @@ def total(client: S3Client) -> Any:
 
 
 @pytest.mark.parametrize("bucket_kind", ["unversioned", "versioned"])
-def test_a_deleted_input_withdraws_its_result_in_three_requests(
+def test_a_deleted_input_withdraws_its_result_in_four_requests(
     s3: S3Client, context: LocalContext, s3_calls: list[str], bucket_kind: str
 ) -> None:
     if bucket_kind == "versioned":
@@ -90,7 +92,7 @@ def test_an_upload_after_a_withdrawal_is_written_without_asking(
     s3_calls.clear()
 
     assert run(again, context)["status"] == "ok"
-    assert s3_calls == ["GetObject", "PutObject"]
+    assert s3_calls == ["GetObject", "PutObject", "HeadObject"]  # the look after the write
     assert total(s3) == 600
 
 
@@ -150,17 +152,18 @@ def test_removing_the_current_version_promotes_the_previous_one(
         "status": "ok",
         "result_key": RESULT,
     }
-    assert s3_calls == PROMOTION  # a fresh record's three, plus the look at the key
+    assert s3_calls == PROMOTION  # the two looks, GET, PUT, and the look after the PUT
     result = read_result(versioned, RESULT)
     assert (result["total"], result["source"]["sequencer"]) == (100, "0C")
     # It names the version it totalled, the one now current.
     current = versioned.head_object(Bucket=BUCKET, Key=KEY)["VersionId"]
     assert result["source"]["version_id"] == current != version_of(second)
 
-    # The removed version's create event, late: stale by the deletion's sequencer, one HEAD.
+    # The removed version's create event, late: stale by the deletion's sequencer, confirmed
+    # by its GET (contract r4: the version it names is not current, so a sequencer may stop it).
     s3_calls.clear()
     assert run(second, context)["reason"] == "ResultUpToDate"
-    assert s3_calls == ["HeadObject"]
+    assert s3_calls == ["HeadObject", "GetObject"]
     assert total(versioned) == 100
 
 
@@ -199,7 +202,7 @@ def test_deleting_a_noncurrent_version_changes_nothing(
 @pytest.mark.parametrize(
     ("sequencers", "reason", "calls"),
     [
-        (("0A", "0B", "0C"), "DeletionIsLate", 1),  # sequencers order it: one HEAD
+        (("0A", "0B", "0C"), "DeletionIsLate", 2),  # the key confirms what sequencers say
         # LocalStack's constant sequencer: the key's current object decides.
         (("0055AED6DCD90281E5",) * 3, "KeyHasCurrentObject", 2),
         (("Happy Sequencer",) * 3, "KeyHasCurrentObject", 2),
@@ -291,7 +294,8 @@ def test_a_result_rewritten_meanwhile_is_not_removed_blindly(
     s3_calls.clear()
 
     assert run(deletion, context)["status"] == "withdrawn"  # looked again, then removed
-    assert s3_calls == WITHDRAWAL * 2
+    # The refused DELETE is not looked after: a fresh look at both, then the withdrawal.
+    assert s3_calls == [*WITHDRAWAL[:3], *WITHDRAWAL]
     assert not has_result(s3)
 
 
@@ -307,7 +311,8 @@ def test_a_newer_uploads_result_written_meanwhile_stands(
 
     before_first(monkeypatch, "DeleteObject", newer_upload)
 
-    assert run(deletion, context)["reason"] == "DeletionIsLate"
+    # Its DELETE refused, it looks again: the newer upload's result fits the key.
+    assert run(deletion, context)["reason"] == "KeyHasCurrentObject"
     assert total(s3) == 200
 
 
@@ -369,7 +374,7 @@ def test_a_promotion_loses_to_a_later_upload_written_meanwhile(
 
     before_first(monkeypatch, "PutObject", later_upload)
 
-    assert run(removal, context) == skipped_record("ResultUpToDate")
+    assert run(removal, context) == skipped_record("KeyHasCurrentObject")
     assert total(versioned) == 300
 
 
@@ -591,7 +596,7 @@ def test_without_conditional_deletes_the_result_is_compared_then_removed(
 
     assert run(lenient_deletion, context)["status"] == "withdrawn"
     # The refused conditional DELETE, a HEAD to compare, the DELETE, and a look at the key.
-    assert s3_calls == [*WITHDRAWAL, "HeadObject", "DeleteObject", "HeadObject"]
+    assert s3_calls == [*WITHDRAWAL[:3], "HeadObject", "DeleteObject", "HeadObject"]
     assert not has_result(server_s3)
 
 

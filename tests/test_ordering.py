@@ -28,11 +28,12 @@ KEY = "market_a/market_infos.json"
 RESULT = "market_a/total_price.json"
 
 
-def test_fresh_record_takes_three_requests(
+def test_fresh_record_takes_four_requests(
     s3: S3Client, context: LocalContext, s3_calls: list[str]
 ) -> None:
     run(put(s3, 1, "0A"), context)
-    assert s3_calls == ["HeadObject", "GetObject", "PutObject"]
+    # Contract r4: the look at the key after the PUT has landed (docs/behaviour.md, "Convergence").
+    assert s3_calls == ["HeadObject", "GetObject", "PutObject", "HeadObject"]
 
 
 def test_duplicate_event_does_not_rewrite_the_result(
@@ -168,10 +169,13 @@ def test_race_lost_to_a_later_writer_leaves_its_result(
     event = put(s3, 1, "0A")
     raced = _write_between_check_and_write(s3, monkeypatch, sequencer="0B")
 
-    assert run(event, context)["reason"] == "ResultUpToDate"  # our PUT got 412, we looked again
+    # Our PUT got 412, we looked again: the later sequencer's result names no version of the
+    # key, and our version is still its current object, so ours is written (contract r4: the
+    # key's current object is the truth; a sequencer only saves requests).
+    assert run(event, context)["status"] == "ok"
 
     assert raced == [1]
-    assert read_result(s3, RESULT)["total"] == 999  # the later writer's result stands
+    assert read_result(s3, RESULT)["total"] == 1
 
 
 def test_race_against_an_earlier_writer_is_retried_and_won(
@@ -406,3 +410,45 @@ def test_results_of_other_keys_are_not_compared(s3: S3Client, context: LocalCont
     run(put(s3, 1, "FF", key="x/a_market_infos.json"), context)
     assert run(put(s3, 2, "01", key="x/market_infos.json"), context)["status"] == "ok"
     assert read_result(s3, "x/total_price.json")["total"] == 2
+
+
+# --- no event can freeze a key (contract r4) -----------------------------------------------------
+
+
+def forged(sequencer: str) -> dict[str, Any]:
+    """What anyone allowed to send to the queue can make: a key, no ETag, no version."""
+    from local_invoke import put_event
+
+    event = put_event(BUCKET, KEY, etag="", size=0, sequencer=sequencer)
+    del event["Records"][0]["s3"]["object"]["eTag"]
+    return event
+
+
+@pytest.mark.parametrize("bucket_kind", ["unversioned", "versioned"])
+def test_a_forged_sequencer_does_not_freeze_the_key(
+    s3: S3Client, context: LocalContext, bucket_kind: str
+) -> None:
+    from local_invoke import delete_and_tell
+
+    if bucket_kind == "versioned":
+        s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    run(put(s3, 1, "0A"), context)
+    run(forged("F"), context)  # rewrites the result with the greatest sequencer there is
+    assert s3.head_object(Bucket=BUCKET, Key=RESULT)["Metadata"][SEQUENCER_META] == "F"
+
+    # The next genuine upload's event totals it, though its sequencer is "earlier".
+    assert run(put(s3, 2, "0B"), context)["status"] == "ok"
+    assert read_result(s3, RESULT)["total"] == 2
+    run(forged("F"), context)
+    # And a genuine deletion withdraws it.
+    deletion = delete_and_tell(s3, BUCKET, KEY, sequencer="0C")
+    assert run(deletion, context)["status"] == "withdrawn"
+
+
+def test_a_sequencer_not_in_s3s_form_is_treated_as_absent(
+    s3: S3Client, context: LocalContext
+) -> None:
+    # 4,001 digits: S3 refuses metadata over 2 KB, so storing it made the PUT fail forever.
+    assert run(put(s3, 1, "1" * 4001), context)["status"] == "ok"
+    assert SEQUENCER_META not in s3.head_object(Bucket=BUCKET, Key=RESULT)["Metadata"]
+    assert read_result(s3, RESULT)["total"] == 1

@@ -380,7 +380,7 @@ def test_a_small_object_takes_one_get(
     assert len(data) < 2 * MiB
     record = lambda_handler(upload(s3, KEY, data, sequencer="0A"), context)["records"][0]
     assert record["status"] == "ok"
-    assert s3_calls == ["HeadObject", "GetObject", "PutObject"]
+    assert s3_calls == ["HeadObject", "GetObject", "PutObject", "HeadObject"]  # r4: the look
     assert read_result(s3, RESULT)["total"] == total
 
 
@@ -393,7 +393,13 @@ def test_a_large_object_is_read_in_parts_to_the_same_total(
     record = lambda_handler(upload(s3, KEY, data, sequencer="0A"), context)["records"][0]
     assert record["status"] == "ok"
     # The first GET gives the size and the version; the parts follow it.
-    assert s3_calls == ["HeadObject", "GetObject", *["GetObject"] * parts, "PutObject"]
+    assert s3_calls == [
+        "HeadObject",
+        "GetObject",
+        *["GetObject"] * parts,
+        "PutObject",
+        "HeadObject",  # contract r4: the look at the key after the PUT
+    ]
     result = read_result(s3, RESULT)
     assert (result["total"], result["source"]["size"]) == (total, len(data))
 
@@ -406,7 +412,7 @@ def test_a_large_object_over_the_limit_is_not_read(
     data, _ = sized_document(3 * MiB)
     record = lambda_handler(upload(s3, KEY, data, sequencer="0A"), context)["records"][0]
     assert record["status"] == "invalid"
-    assert s3_calls == ["HeadObject", "GetObject", "PutObject"]
+    assert s3_calls == ["HeadObject", "GetObject", "PutObject", "HeadObject"]  # r4: the look
     assert read_result(s3, RESULT)["error"]["code"] == "TooLarge"
 
 

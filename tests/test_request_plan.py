@@ -59,7 +59,7 @@ def test_where_the_get_overlaps_the_head_the_plan_reads_the_current_object(
 def test_everywhere_else_some_stored_result_makes_the_get_unnecessary(event: Version) -> None:
     if not _plan_ignores_result(event):
         # The same version (a duplicate), or a much later event (this one is stale).
-        later = Version("other", "other", "F" * 40)
+        later = Version("other", "other", "F" * 32)  # the longest S3-shaped sequencer
         assert {plan(event, event), plan(event, later)} & {Plan.DUPLICATE, Plan.STALE}
 
 
@@ -112,8 +112,8 @@ def test_a_batch_task_sends_its_get_without_waiting_for_the_head(
     answer = lambda_handler(batch_event(KEY), context)
 
     assert answer["results"][0]["resultCode"] == "Succeeded"
-    assert saw == [True]
-    assert s3_calls == ["HeadObject", "GetObject", "PutObject"]  # the same three
+    assert saw == [True, True]  # the second: the look at the key after the PUT (r4)
+    assert s3_calls == ["HeadObject", "GetObject", "PutObject", "HeadObject"]  # the same four
     assert str(read_result(s3, RESULT)["total"]) == "2.5"
 
 
@@ -134,8 +134,8 @@ def test_a_notification_whose_result_is_unknown_sends_its_get_without_waiting(
 
     assert lambda_handler(event, context)["records"][0]["status"] == "ok"
 
-    assert saw == [True]
-    assert s3_calls == ["HeadObject", "GetObject", "PutObject"]  # the GET a fresh key needs
+    assert saw == [True, True]  # the second: the look at the key after the PUT (r4)
+    assert s3_calls == ["HeadObject", "GetObject", "PutObject", "HeadObject"]
     assert str(read_result(s3, RESULT)["total"]) == "4"
 
 
@@ -156,6 +156,8 @@ def test_a_notification_the_known_result_would_stop_sends_its_get_only_after_the
         "answered GetObject",
         "sent PutObject",
         "answered PutObject",
+        "sent HeadObject",  # contract r4: the look at the key, once the PUT has landed
+        "answered HeadObject",
     ]
 
 
@@ -201,8 +203,8 @@ def test_a_failing_head_wins_over_the_get_it_overlapped(
 def test_deletions_cost_what_the_budget_allows(
     versioned: S3Client, context: LocalContext, s3_calls: list[str]
 ) -> None:
-    """A withdrawal at most 3 requests; a promotion a fresh record's 3 plus one look at the
-    key; a late deletion 1 where sequencers order it, 2 where the key's state decides."""
+    """Contract r4: a withdrawal 4 requests, a promotion 5 (each with the look at the key after
+    its write); a late deletion 2 (the key confirms what sequencers say)."""
     events = [upload_price(versioned, price, f"0{price}", KEY) for price in (1, 2, 3)]
     for event in events:
         lambda_handler(event, context)
@@ -214,13 +216,19 @@ def test_deletions_cost_what_the_budget_allows(
         return record.get("reason", record["status"]), list(s3_calls)
 
     late = delete_event(BUCKET, KEY, sequencer="01F")
-    assert cost(late) == ("DeletionIsLate", ["HeadObject"])
+    assert cost(late) == ("DeletionIsLate", ["HeadObject", "HeadObject"])
     noncurrent = delete(versioned, KEY, version_id=versions[0], sequencer="04")
     assert cost(noncurrent) == ("KeyHasCurrentObject", ["HeadObject", "HeadObject"])
     current = delete(versioned, KEY, version_id=versions[2], sequencer="05")
-    assert cost(current) == ("ok", ["HeadObject", "HeadObject", "GetObject", "PutObject"])
+    assert cost(current) == (
+        "ok",
+        ["HeadObject", "HeadObject", "GetObject", "PutObject", "HeadObject"],
+    )
     marker = delete(versioned, KEY, sequencer="06")
-    assert cost(marker) == ("withdrawn", ["HeadObject", "HeadObject", "DeleteObject"])
+    assert cost(marker) == (
+        "withdrawn",
+        ["HeadObject", "HeadObject", "DeleteObject", "HeadObject"],
+    )
 
 
 # The request table -----------------------------------------------------------------------------
@@ -245,16 +253,18 @@ def prepare(kind: str, s3: S3Client, context: LocalContext) -> dict[str, Any]:
     return first  # superseded: older than the event already processed
 
 
+#: Contract r4 changed this table: every write is followed by a look at the key (HEAD), and a
+#: superseded record the container knows is confirmed by its GET before it stops.
 TABLE = [
     # kind, container knows the result, requests, outcome
-    ("fresh", False, ["HeadObject", "GetObject", "PutObject"], "ok"),
+    ("fresh", False, ["HeadObject", "GetObject", "PutObject", "HeadObject"], "ok"),
     ("duplicate", True, ["HeadObject"], "ResultUpToDate"),
     ("duplicate", False, ["HeadObject", "GetObject"], "ResultUpToDate"),
     ("stale", True, ["GetObject"], "SourceChanged"),
     ("stale", False, ["HeadObject", "GetObject"], "SourceChanged"),
-    ("update", True, ["GetObject", "PutObject"], "ok"),
-    ("update", False, ["HeadObject", "GetObject", "PutObject"], "ok"),
-    ("superseded", True, ["HeadObject"], "ResultUpToDate"),
+    ("update", True, ["GetObject", "PutObject", "HeadObject"], "ok"),
+    ("update", False, ["HeadObject", "GetObject", "PutObject", "HeadObject"], "ok"),
+    ("superseded", True, ["HeadObject", "GetObject"], "ResultUpToDate"),
     ("superseded", False, ["HeadObject", "GetObject"], "ResultUpToDate"),
 ]
 
@@ -353,7 +363,7 @@ def test_where_sequencers_order_nothing_the_one_get_reads_the_current_version(
 
     assert run(event, context)["status"] == "ok"
 
-    assert s3_calls == ["HeadObject", "GetObject", "PutObject"]
+    assert s3_calls == ["HeadObject", "GetObject", "PutObject", "HeadObject"]
     assert len(closed) == 1  # the one GET, once read
     result = read_result(versioned, RESULT)
     assert result["total"] == 2

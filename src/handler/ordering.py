@@ -19,13 +19,19 @@ from typing import Final
 
 _HEX: Final = frozenset(string.hexdigits)
 
+#: The longest sequencer S3 emits is well under this; anything longer is not S3's, and is
+#: treated as absent (never compared, never stored as metadata, which S3 caps at 2 KB).
+MAX_SEQUENCER_DIGITS: Final = 32
+
 
 class Plan(Enum):
     """What to do with an event, given the result that is stored now."""
 
     #: The stored result already comes from the version this event names: nothing to do.
     DUPLICATE = "duplicate"
-    #: The stored result comes from a later event of the same key (by sequencer).
+    #: The stored result comes from a later event of the same key (by sequencer). This stops
+    #: the record only once the key confirms it: the event's version is not the key's current
+    #: object (a sequencer only saves requests; a forged one must not freeze the key).
     STALE = "stale"
     #: Read exactly the version the event names: sequencers order it against the stored result.
     READ_NAMED = "read_named"
@@ -56,8 +62,13 @@ class Version:
 
 
 def is_real_sequencer(sequencer: str | None) -> bool:
-    """Whether ``sequencer`` can order anything: a non-empty hexadecimal string."""
-    return bool(sequencer) and _HEX.issuperset(sequencer or "")
+    """Whether ``sequencer`` can order anything: in the form S3 emits, a non-empty hexadecimal
+    string of at most ``MAX_SEQUENCER_DIGITS`` digits. Any other is treated as absent."""
+    return (
+        bool(sequencer)
+        and len(sequencer or "") <= MAX_SEQUENCER_DIGITS
+        and _HEX.issuperset(sequencer or "")
+    )
 
 
 def later_sequencer(sequencer: str, other: str) -> bool | None:

@@ -28,13 +28,13 @@ from handler.results import (
     unreadable_document,
     utc_timestamp,
 )
+from handler.sources import ObjectEvent
 from handler.totals import InvalidDocument, too_large, total_prices
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
     from handler.settings import Settings
-    from handler.sources import ObjectEvent
 
 #: How often a write is tried again after another invocation changed the result in between.
 #: Each conflict means someone else made progress, so a handful is plenty.
@@ -43,7 +43,8 @@ MAX_WRITE_ATTEMPTS: Final = 5
 #: Names the hook by which ``_head_with_get`` learns that its HEAD has left.
 _HEAD_SENT: Final = "market-totals-head-sent"
 
-#: The plans that stop a record: its result is already as new as it would make it.
+#: The plans that may stop a record (a duplicate; a stale event, once its GET confirms it): a
+#: result this container remembers is never trusted for them, a HEAD asks S3.
 STOPS: Final = frozenset({Plan.DUPLICATE, Plan.STALE})
 
 #: Every skip reason, with what it means: logs and the handler's summary carry the code, the
@@ -133,14 +134,14 @@ def process(client: S3Client, event: ObjectEvent, settings: Settings) -> Outcome
             # HEAD; where it would stop it, a HEAD alone, the GET waiting for its answer.
             stored = _stored_for(client, event.version, key, (out_bucket, out_key), known)
             decision = plan(event.version, stored.source_of(key) if stored else None)
-            if decision in STOPS:
+            if decision is Plan.DUPLICATE:
                 return skipped("ResultUpToDate")
-            current = decision is Plan.READ_CURRENT
-            source = _open_current(client, event, settings)
+            current = decision is not Plan.READ_NAMED
+            source = _open_current(client, event, settings, confirming=decision)
     except (storage.SourceGone, _Stopped) as stop:
         return skipped(stop.reason)
     except storage.SourceUnreadable as unreadable:
-        return answer_unreadable(client, event, unreadable, (out_bucket, out_key))
+        return answer_unreadable(client, event, unreadable, (out_bucket, out_key), settings)
 
     # The version actually read: what the result records, and what duplicates are matched on.
     read = Version(source.version_id, source.etag, event.version.sequencer)
@@ -151,8 +152,13 @@ def process(client: S3Client, event: ObjectEvent, settings: Settings) -> Outcome
     outcome, body = compute_result(
         source, read, bucket=bucket, key=key, out_key=out_key, settings=settings
     )
-    lost_to = write_in_order(client, (out_bucket, out_key), body, (bucket, key, read), stored)
-    return outcome if lost_to is None else skipped(lost_to)
+    target = (out_bucket, out_key)
+    written = write_in_order(client, target, body, (bucket, key, read), stored)
+    return (
+        skipped(written)
+        if isinstance(written, str)
+        else stand_or_settle(client, target, settings, outcome, (read, written))
+    )
 
 
 def ignore_reason(event: ObjectEvent, settings: Settings) -> str | None:
@@ -240,28 +246,44 @@ def _head_with_get(
     finally:
         client.meta.events.unregister("before-call.s3.HeadObject", unique_id=_HEAD_SENT)
     decision = plan(event.version, stored.source_of(event.key) if stored else None)
-    if decision in STOPS:
+    if decision is Plan.DUPLICATE:
         if not isinstance(source, Exception):
             source.close()
         raise _Stopped
     if isinstance(source, Exception):
+        if decision is Plan.STALE and isinstance(source, storage.SourceGone):
+            raise _Stopped from None  # confirmed: the event's version is no longer current
         raise source
-    return stored, source, decision is Plan.READ_CURRENT
+    # A stale-looking event whose version is still the key's current object: the stored
+    # result, whatever its sequencer says, does not reflect the key, so it is totalled.
+    return stored, source, decision is not Plan.READ_NAMED
 
 
-def _open_current(client: S3Client, event: ObjectEvent, settings: Settings) -> storage.SourceObject:
+def _open_current(
+    client: S3Client, event: ObjectEvent, settings: Settings, confirming: Plan | None = None
+) -> storage.SourceObject:
     """The key's current object, and only if it is the version the event names: a version
     still readable by its id behind a delete marker is never totalled again (never
-    resurrected; ``handler.deletions``)."""
-    return storage.open_source(
-        client,
-        event.bucket,
-        event.key,
-        event.version.version_id,
-        event.version.etag,
-        current=True,
-        parallel=settings.parallel_read,
-    )
+    resurrected; ``handler.deletions``).
+
+    With ``confirming`` ``Plan.STALE`` (the stored result claims a later sequencer) this GET is
+    the confirmation: where the event's version is no longer current, the record stops as
+    ``ResultUpToDate``; where it is, the stored result does not reflect the key, whatever its
+    sequencer says, and the record goes on."""
+    try:
+        return storage.open_source(
+            client,
+            event.bucket,
+            event.key,
+            event.version.version_id,
+            event.version.etag,
+            current=True,
+            parallel=settings.parallel_read,
+        )
+    except storage.SourceGone:
+        if confirming is Plan.STALE:
+            raise _Stopped from None
+        raise
 
 
 def compute_result(
@@ -297,6 +319,8 @@ def answer_unreadable(
     event: ObjectEvent,
     unreadable: storage.SourceUnreadable,
     target: tuple[str, str],
+    settings: Settings,
+    *,
     stored: storage.StoredResult | Unknown | None = UNKNOWN,
 ) -> Outcome:
     """Write the ``unreadable`` result of an object S3 will not serve, in order like any other
@@ -314,9 +338,13 @@ def answer_unreadable(
     info = SourceInfo(bucket, key, named.version_id, named.etag, named.sequencer, None)
     body = unreadable_document(unreadable.code, unreadable.message, info, utc_timestamp())
     read = Version(None, None, named.sequencer)
-    lost_to = write_in_order(client, target, body, (bucket, key, read), stored)
-    if lost_to is not None:
-        return Outcome(bucket, key, "skipped", reason=lost_to)
+    written = write_in_order(client, target, body, (bucket, key, read), stored)
+    if isinstance(written, str):
+        return Outcome(bucket, key, "skipped", reason=written)
+    # The look after the write (``stand_or_settle``): the result names no version, so only a
+    # key emptied meanwhile undoes it; another version's own event totals that one.
+    if storage.current_version(client, bucket, key) is None:
+        return settle(client, (bucket, key), target, settings, None, looked=(written, None))
     return Outcome(bucket, key, "unreadable", result_key=target[1], error_code=unreadable.code)
 
 
@@ -326,10 +354,10 @@ def write_in_order(
     body: bytes,
     origin: tuple[str, str, Version],
     stored: storage.StoredResult | None,
-) -> str | None:
+) -> storage.StoredResult | str:
     """Write the result conditionally; on a conflict, look again and write again only if ours
-    is still the one the ordering rules want. ``None`` once written, else the skip reason of a
-    result that must stand."""
+    is still the one the ordering rules want. The result as written, else the skip reason of
+    a result that must stand."""
     out_bucket, out_key = target
     bucket, key, read = origin
     for _ in range(MAX_WRITE_ATTEMPTS):
@@ -339,16 +367,125 @@ def write_in_order(
             )
         except storage.ResultConflict:
             # Another invocation wrote in between (or what we remembered was out of date): is
-            # the result there now later than ours?
+            # the result there now from this version already, or is ours no longer current?
             stored = head_result(client, target)
-            again = plan(read, stored.source_of(key) if stored else None)
-            if again in STOPS:
+            if plan(read, stored.source_of(key) if stored else None) is Plan.DUPLICATE:
                 return "ResultUpToDate"
             if not storage.is_current(client, bucket, key, read):
                 # Theirs may come from a newer object, or ours was withdrawn because the key was
-                # deleted meanwhile: only the current object may be written.
+                # deleted meanwhile: only the current object may be written. (A later sequencer
+                # alone never wins over the key's current object.)
                 return storage.SOURCE_CHANGED
         else:
             KNOWN.remember(known_location(client, target), written)
-            return None
+            return written
     raise storage.ResultConflict(f"{out_key} changed on each of {MAX_WRITE_ATTEMPTS} writes")
+
+
+# --- after every write: the key decides (docs/behaviour.md, "Convergence") -------------------
+
+#: What ``settle`` says where it changed nothing: the key has no current object and no result
+#: of it exists, or the result already reflects the key's current object.
+NOTHING_TO_WITHDRAW: Final = "NoResultToWithdraw"
+REFLECTS_CURRENT: Final = "KeyHasCurrentObject"
+
+
+def stand_or_settle(
+    client: S3Client,
+    target: tuple[str, str],
+    settings: Settings,
+    outcome: Outcome,
+    wrote: tuple[Version, storage.StoredResult],
+) -> Outcome:
+    """The look after a write has landed: the result stands only if the key's current object
+    is still the version it reflects; otherwise ``settle`` totals or withdraws what the key
+    holds now. This look is each write's linearization point: it cannot be sent beside the
+    PUT, since a HEAD answered before the PUT lands would miss a change made in between, whose
+    event may already have read the result as it was before the PUT."""
+    read, written = wrote
+    source = (outcome.bucket, outcome.key)
+    now = storage.current_version(client, *source)
+    if now is not None and now.same_as(read):
+        return outcome
+    # What it totals instead is not the version the event named: its sequencer says nothing of
+    # it, so none is stored (the next event of the key is then ordered by the key alone).
+    settled = settle(client, source, target, settings, None, looked=(written, now))
+    if settled.status == "skipped":  # someone else's result, or none, already fits the key
+        reason = storage.SOURCE_DELETED if now is None else storage.SOURCE_CHANGED
+        return Outcome(outcome.bucket, outcome.key, "skipped", reason=reason)
+    return settled
+
+
+def settle(
+    client: S3Client,
+    source: tuple[str, str],
+    target: tuple[str, str],
+    settings: Settings,
+    sequencer: str | None,
+    *,
+    looked: tuple[storage.StoredResult | None, Version | None] | None = None,
+) -> Outcome:
+    """Make the result fit the key's current object: the one step a deletion runs, and a
+    write runs when its look finds the key changed. ``looked``: the result and the key's
+    current object as just seen (else both are asked for, the result first).
+
+    No current object: the result of this key is withdrawn (``If-Match``); a current object
+    the result does not reflect: it is totalled, over the result seen (conditionally);
+    otherwise nothing. Every change is followed by another look at the key, and a conflict by
+    a fresh look at both; bounded by ``MAX_WRITE_ATTEMPTS``, then raised (retried)."""
+    bucket, key = source
+    for _ in range(MAX_WRITE_ATTEMPTS):
+        if looked is None:
+            stored = head_result(client, target)  # first: see handler.deletions
+            current = storage.current_version(client, bucket, key)
+        else:
+            (stored, current), looked = looked, None
+        mine = stored.source_of(key) if stored is not None else None
+        if current is None:
+            if stored is None or mine is None:
+                # Nothing of this key's to withdraw (none, or another input's of its folder).
+                return Outcome(bucket, key, "skipped", reason=NOTHING_TO_WITHDRAW)
+            try:
+                storage.withdraw_result(client, *target, replaces=stored)
+            except storage.ResultConflict:
+                continue  # the result changed since it was read: look again
+            KNOWN.remember(known_location(client, target), None)
+            if (now := storage.current_version(client, bucket, key)) is None:
+                return Outcome(bucket, key, "withdrawn", result_key=target[1])
+            looked = (None, now)  # uploaded again meanwhile: total it
+            continue
+        if mine is not None and current.same_as(mine):
+            return Outcome(bucket, key, "skipped", reason=REFLECTS_CURRENT)
+        try:
+            opened = storage.open_source(
+                client,
+                bucket,
+                key,
+                current.version_id,
+                current.etag,
+                current=True,
+                parallel=settings.parallel_read,
+            )
+        except storage.SourceGone as gone:
+            # Changed again since the look: that change's own event, handled after it, covers it.
+            return Outcome(bucket, key, "skipped", reason=gone.reason)
+        except storage.SourceUnreadable as unreadable:
+            # The current object S3 will not serve (archived, SSE-C): answered, as a create is.
+            named = ObjectEvent(bucket, key, Version(current.version_id, current.etag, sequencer))
+            return answer_unreadable(client, named, unreadable, target, settings, stored=stored)
+        read = Version(opened.version_id, opened.etag, sequencer)
+        outcome, body = compute_result(
+            opened, read, bucket=bucket, key=key, out_key=target[1], settings=settings
+        )
+        try:
+            written = storage.write_result(
+                client, *target, body, source_key=key, source=read, replaces=stored
+            )
+        except storage.ResultConflict:
+            continue
+        KNOWN.remember(known_location(client, target), written)
+        now = storage.current_version(client, bucket, key)
+        if now is not None and now.same_as(read):
+            return outcome
+        looked = (written, now)
+    raise storage.ResultConflict(f"{target[1]} changed on each of {MAX_WRITE_ATTEMPTS} looks")
