@@ -158,13 +158,32 @@ class Variant:
         }
 
 
-def deployed(template: dict[str, Any], trigger: str) -> Variant:
+def inline_bucket(node: Any) -> Any:
+    """``!Sub [text, {Bucket: !Sub name}]`` (the bucket's name chosen by ExistingBucketName,
+    once resolved) written as the one ``!Sub`` it stands for."""
+    if isinstance(node, dict):
+        sub = node.get("Fn::Sub")
+        if isinstance(sub, list) and set(sub[1]) == {"Bucket"}:
+            value = sub[1]["Bucket"]
+            if isinstance(value, dict) and isinstance(value.get("Fn::Sub"), str):
+                return {"Fn::Sub": sub[0].replace("${Bucket}", value["Fn::Sub"])}
+            if value == {"Ref": "ExistingBucketName"}:
+                return {"Fn::Sub": sub[0].replace("${Bucket}", "${ExistingBucketName}")}
+        return {key: inline_bucket(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [inline_bucket(item) for item in node]
+    return node
+
+
+def deployed(
+    template: dict[str, Any], trigger: str, overrides: dict[str, str] | None = None
+) -> Variant:
     defaults = {name: str(p.get("Default")) for name, p in template["Parameters"].items()}
-    conditions = conditions_for(template, {**defaults, "Trigger": trigger})
+    conditions = conditions_for(template, {**defaults, "Trigger": trigger, **(overrides or {})})
 
     def kept(section: dict[str, Any]) -> dict[str, Any]:
         return {
-            name: resolve(item, conditions)
+            name: inline_bucket(resolve(item, conditions))
             for name, item in section.items()
             if conditions.get(item.get("Condition", ""), True)
         }
@@ -677,9 +696,15 @@ def test_the_bucket_name_is_one_expression(
 ) -> None:
     bucket = template["Resources"]["MarketBucket"]["Properties"]
     assert bucket["BucketName"] == {"Fn::Sub": BUCKET_NAME}
-    assert function["Environment"]["Variables"]["RESULT_BUCKET"] == {"Fn::Sub": BUCKET_NAME}
+    env = deployed(template, "S3Notification").properties(FUNCTION)["Environment"]["Variables"]
+    assert env["RESULT_BUCKET"] == {"Fn::Sub": BUCKET_NAME}
     # Every S3 ARN in the template is this bucket's (or under it), spelt the same way.
-    arns = [text for text in sub_strings(template["Resources"]) if ":s3:::" in text]
+    resources = {
+        name: resource
+        for trigger in TRIGGERS
+        for name, resource in deployed(template, trigger).resources.items()
+    }
+    arns = [text for text in sub_strings(resources) if ":s3:::" in text]
     assert len(arns) >= 8
     for text in arns:
         assert text == BUCKET_ARN or text.startswith(f"{BUCKET_ARN}/"), text
@@ -845,8 +870,68 @@ def test_batch_operations_trust_is_scoped_to_the_account(variant: Variant) -> No
     assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
 
 
-def test_the_function_acts_only_on_its_bucket_and_owner(function: dict[str, Any]) -> None:
-    """(r4) SOURCE_BUCKETS is the stack's bucket; EXPECTED_BUCKET_OWNER the account."""
-    env = function["Environment"]["Variables"]
-    assert env["SOURCE_BUCKETS"] == {"Fn::Sub": BUCKET_NAME}
-    assert env["EXPECTED_BUCKET_OWNER"] == {"Ref": "AWS::AccountId"}
+def test_the_function_acts_only_on_its_bucket_and_owner(template: dict[str, Any]) -> None:
+    """(r4) SOURCE_BUCKETS is the stack's bucket (or the existing one); EXPECTED_BUCKET_OWNER
+    the account."""
+    for overrides, bucket in (
+        ({}, {"Fn::Sub": BUCKET_NAME}),
+        ({"ExistingBucketName": "markets"}, {"Ref": "ExistingBucketName"}),
+    ):
+        env = deployed(template, "Queue", overrides).properties(FUNCTION)["Environment"]
+        assert env["Variables"]["SOURCE_BUCKETS"] == bucket
+        assert env["Variables"]["RESULT_BUCKET"] == bucket
+        assert env["Variables"]["EXPECTED_BUCKET_OWNER"] == {"Ref": "AWS::AccountId"}
+
+
+# --- (issue 26) An existing bucket ---------------------------------------------------------------
+
+EXISTING = {"ExistingBucketName": "markets"}
+EXISTING_ARN = "arn:${AWS::Partition}:s3:::${ExistingBucketName}"
+
+
+@pytest.mark.parametrize("trigger", TRIGGERS)
+def test_an_existing_bucket_gets_no_new_bucket_and_only_its_own_notifications(
+    template: dict[str, Any], trigger: str
+) -> None:
+    variant = deployed(template, trigger, EXISTING)
+    assert "MarketBucket" not in variant.resources
+    assert "MarketBucketPolicy" not in variant.resources
+    notifications = variant.properties("BucketNotifications")
+    assert notifications["BucketName"] == {"Ref": "ExistingBucketName"}
+    assert notifications["IdPrefix"] == {"Fn::Sub": "${AWS::StackName}-"}
+    assert notifications["ExpectedBucketOwner"] == {"Ref": "AWS::AccountId"}
+    assert notifications["EventBridge"] == ("true" if trigger == "EventBridge" else "false")
+    entries = [
+        *notifications.get("LambdaFunctionConfigurations", []),
+        *notifications.get("QueueConfigurations", []),
+    ]
+    if trigger == "EventBridge":
+        assert entries == []
+        (rule,) = variant.named("AWS::Events::Rule").values()
+        assert rule["EventPattern"]["detail"]["bucket"]["name"] == [{"Ref": "ExistingBucketName"}]
+    else:
+        (entry,) = entries
+        assert entry["Id"] == {"Fn::Sub": "${AWS::StackName}-inputs"}
+        # The same events as the created bucket's notifications deliver.
+        assert set(entry["Events"]) == delivered_events(deployed(template, trigger))
+        rules = entry["Filter"]["Key"]["FilterRules"]
+        assert rules == [{"Name": "suffix", "Value": {"Ref": "InputSuffix"}}]
+    # Every S3 ARN now names the existing bucket.
+    arns = [text for text in sub_strings(variant.resources) if ":s3:::" in text]
+    assert arns
+    for text in arns:
+        assert text == EXISTING_ARN or text.startswith(f"{EXISTING_ARN}/"), text
+
+
+def test_the_custom_resource_may_only_read_and_write_that_buckets_notifications(
+    template: dict[str, Any],
+) -> None:
+    variant = deployed(template, "S3Notification", EXISTING)
+    function = variant.properties("BucketNotificationsFunction")
+    assert function["CodeUri"] == "src/bucket_notifications/"
+    assert (ROOT / "src" / "bucket_notifications" / "app.py").is_file()
+    (statement,) = statements(function["Policies"])
+    assert statement["Action"] == ["s3:GetBucketNotification", "s3:PutBucketNotification"]
+    assert statement["Resource"] == {"Fn::Sub": EXISTING_ARN}
+    # Without the parameter, none of it exists.
+    assert "BucketNotificationsFunction" not in deployed(template, "S3Notification").resources
