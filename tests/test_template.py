@@ -158,13 +158,32 @@ class Variant:
         }
 
 
-def deployed(template: dict[str, Any], trigger: str) -> Variant:
+def inline_bucket(node: Any) -> Any:
+    """``!Sub [text, {Bucket: !Sub name}]`` (the bucket's name chosen by ExistingBucketName,
+    once resolved) written as the one ``!Sub`` it stands for."""
+    if isinstance(node, dict):
+        sub = node.get("Fn::Sub")
+        if isinstance(sub, list) and set(sub[1]) == {"Bucket"}:
+            value = sub[1]["Bucket"]
+            if isinstance(value, dict) and isinstance(value.get("Fn::Sub"), str):
+                return {"Fn::Sub": sub[0].replace("${Bucket}", value["Fn::Sub"])}
+            if value == {"Ref": "ExistingBucketName"}:
+                return {"Fn::Sub": sub[0].replace("${Bucket}", "${ExistingBucketName}")}
+        return {key: inline_bucket(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [inline_bucket(item) for item in node]
+    return node
+
+
+def deployed(
+    template: dict[str, Any], trigger: str, overrides: dict[str, str] | None = None
+) -> Variant:
     defaults = {name: str(p.get("Default")) for name, p in template["Parameters"].items()}
-    conditions = conditions_for(template, {**defaults, "Trigger": trigger})
+    conditions = conditions_for(template, {**defaults, "Trigger": trigger, **(overrides or {})})
 
     def kept(section: dict[str, Any]) -> dict[str, Any]:
         return {
-            name: resolve(item, conditions)
+            name: inline_bucket(resolve(item, conditions))
             for name, item in section.items()
             if conditions.get(item.get("Condition", ""), True)
         }
@@ -340,11 +359,17 @@ def delivered_events(variant: Variant) -> set[str]:
     return found
 
 
-def test_every_trigger_delivers_creations_and_deletions(variant: Variant) -> None:
+def test_every_trigger_delivers_creations_deletions_and_restores(variant: Variant) -> None:
+    """(r4) An archived input is totalled when its restore completes, on every Trigger."""
     expected = (
-        {"Object Created", "Object Deleted"}
+        {"Object Created", "Object Deleted", "Object Restore Completed"}
         if variant.trigger == "EventBridge"
-        else {"s3:ObjectCreated:*", "s3:ObjectRemoved:*", "s3:LifecycleExpiration:*"}
+        else {
+            "s3:ObjectCreated:*",
+            "s3:ObjectRemoved:*",
+            "s3:LifecycleExpiration:*",
+            "s3:ObjectRestore:Completed",
+        }
     )
     assert delivered_events(variant) == expected
 
@@ -526,7 +551,7 @@ def test_queue_policies_are_tls_only_and_let_only_this_bucket_send(
     }
     for queue in queued.named("AWS::SQS::Queue"):
         deny = [s for s in statements(policies[queue]) if s["Effect"] == "Deny"]
-        assert [s["Condition"] for s in deny] == [{"Bool": {"aws:SecureTransport": "false"}}]
+        assert deny[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     (send,) = [s for s in statements(policies["InputQueue"]) if s["Effect"] == "Allow"]
     assert send["Principal"] == {"Service": "s3.amazonaws.com"}
     assert send["Action"] == "sqs:SendMessage"
@@ -563,7 +588,7 @@ def test_eventbridge_rule_filters_retries_and_dead_letters(template: dict[str, A
     ((rule_name, rule),) = bridged.named("AWS::Events::Rule").items()
     assert rule["EventPattern"] == {
         "source": ["aws.s3"],
-        "detail-type": ["Object Created", "Object Deleted"],
+        "detail-type": ["Object Created", "Object Deleted", "Object Restore Completed"],
         "detail": {
             "bucket": {"name": [{"Ref": "MarketBucket"}]},
             "object": {"key": [{"suffix": {"Ref": "InputSuffix"}}]},
@@ -671,9 +696,15 @@ def test_the_bucket_name_is_one_expression(
 ) -> None:
     bucket = template["Resources"]["MarketBucket"]["Properties"]
     assert bucket["BucketName"] == {"Fn::Sub": BUCKET_NAME}
-    assert function["Environment"]["Variables"]["RESULT_BUCKET"] == {"Fn::Sub": BUCKET_NAME}
+    env = deployed(template, "S3Notification").properties(FUNCTION)["Environment"]["Variables"]
+    assert env["RESULT_BUCKET"] == {"Fn::Sub": BUCKET_NAME}
     # Every S3 ARN in the template is this bucket's (or under it), spelt the same way.
-    arns = [text for text in sub_strings(template["Resources"]) if ":s3:::" in text]
+    resources = {
+        name: resource
+        for trigger in TRIGGERS
+        for name, resource in deployed(template, trigger).resources.items()
+    }
+    arns = [text for text in sub_strings(resources) if ":s3:::" in text]
     assert len(arns) >= 8
     for text in arns:
         assert text == BUCKET_ARN or text.startswith(f"{BUCKET_ARN}/"), text
@@ -686,10 +717,25 @@ def test_bucket_is_encrypted_private_versioned_and_tls_only(variant: Variant) ->
     assert bucket["VersioningConfiguration"]["Status"] == "Enabled"
     rules = bucket["LifecycleConfiguration"]["Rules"]
     assert any("NoncurrentVersionExpiration" in rule for rule in rules)
-    (deny,) = [
+    denies = [
         s for s in statements(variant.resources["MarketBucketPolicy"]) if s["Effect"] == "Deny"
     ]
-    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert {"Bool": {"aws:SecureTransport": "false"}} in [s["Condition"] for s in denies]
+
+
+def test_the_bucket_refuses_sse_c_uploads(variant: Variant) -> None:
+    """(r4) An SSE-C object can never be read by the function: S3 refuses its upload."""
+    denies = [
+        s for s in statements(variant.resources["MarketBucketPolicy"]) if s["Effect"] == "Deny"
+    ]
+    (sse_c,) = [s for s in denies if "s3:x-amz-server-side-encryption-customer-algorithm" in str(s)]
+    assert sse_c["Principal"] == "*"
+    assert sse_c["Action"] == "s3:PutObject"
+    assert sse_c["Resource"] == {"Fn::Sub": "${MarketBucket.Arn}/*"}
+    # Null false: the header is present, whatever its value.
+    assert sse_c["Condition"] == {
+        "Null": {"s3:x-amz-server-side-encryption-customer-algorithm": "false"}
+    }
 
 
 def test_failed_events_go_to_an_encrypted_queue(variant: Variant, function: dict[str, Any]) -> None:
@@ -764,3 +810,128 @@ def test_template_variants_refuses_a_parameter_it_cannot_edit(tmp_path: Path) ->
     with pytest.raises(template_variants.TemplateShapeError, match="no parameter"):
         template_variants.write_variants(source, "Missing", tmp_path / "out")
     assert template_variants.main(["--template", str(source), "--out", str(tmp_path)]) == 1
+
+
+# --- (r4) Hardening: who may send, redrive and assume -------------------------------------------
+
+
+def test_the_input_queue_refuses_every_sender_but_this_buckets_notifications(
+    template: dict[str, Any],
+) -> None:
+    """A principal of the account whose IAM allows SendMessage is refused too: an explicit Deny
+    for any request not made on behalf of this bucket, in this account."""
+    queued = deployed(template, "Queue")
+    (policy,) = [
+        p["PolicyDocument"]
+        for p in queued.named("AWS::SQS::QueuePolicy").values()
+        if p["Queues"] == [{"Ref": "InputQueue"}]
+    ]
+    sends = [
+        s
+        for s in statements(policy)
+        if s["Effect"] == "Deny" and "sqs:SendMessage" in as_list(s["Action"])
+    ]
+    assert all(s["Principal"] == "*" for s in sends)
+    assert all(s["Resource"] == {"Fn::GetAtt": ["InputQueue", "Arn"]} for s in sends)
+    # Two statements: the keys of one statement are ANDed, and each must refuse on its own.
+    assert sorted((s["Condition"] for s in sends), key=str) == sorted(
+        [
+            {"ArnNotEquals": {"aws:SourceArn": {"Fn::Sub": BUCKET_ARN}}},
+            {"StringNotEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}},
+        ],
+        key=str,
+    )
+
+
+def test_dead_letter_queues_take_redrives_only_from_their_own_source(
+    template: dict[str, Any],
+) -> None:
+    queued = deployed(template, "Queue")
+    queues = queued.named("AWS::SQS::Queue")
+    input_name = {"Fn::Sub": "${AWS::StackName}-input"}
+    assert queues["InputQueue"]["QueueName"] == input_name
+    assert queues["InputDeadLetterQueue"]["RedriveAllowPolicy"] == {
+        "redrivePermission": "byQueue",
+        "sourceQueueArns": [
+            {
+                "Fn::Sub": "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:"
+                "${AWS::StackName}-input"
+            }
+        ],
+    }
+    # The failure queue is a destination, never a dead-letter queue of any queue.
+    for trigger in TRIGGERS:
+        failure = deployed(template, trigger).properties("FailureQueue")
+        assert failure["RedriveAllowPolicy"] == {"redrivePermission": "denyAll"}
+
+
+def test_batch_operations_trust_is_scoped_to_the_account(variant: Variant) -> None:
+    (trust,) = statements(variant.properties("BatchOperationsRole")["AssumeRolePolicyDocument"])
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+
+
+def test_the_function_acts_only_on_its_bucket_and_owner(template: dict[str, Any]) -> None:
+    """(r4) SOURCE_BUCKETS is the stack's bucket (or the existing one); EXPECTED_BUCKET_OWNER
+    the account."""
+    for overrides, bucket in (
+        ({}, {"Fn::Sub": BUCKET_NAME}),
+        ({"ExistingBucketName": "markets"}, {"Ref": "ExistingBucketName"}),
+    ):
+        env = deployed(template, "Queue", overrides).properties(FUNCTION)["Environment"]
+        assert env["Variables"]["SOURCE_BUCKETS"] == bucket
+        assert env["Variables"]["RESULT_BUCKET"] == bucket
+        assert env["Variables"]["EXPECTED_BUCKET_OWNER"] == {"Ref": "AWS::AccountId"}
+
+
+# --- (issue 26) An existing bucket ---------------------------------------------------------------
+
+EXISTING = {"ExistingBucketName": "markets"}
+EXISTING_ARN = "arn:${AWS::Partition}:s3:::${ExistingBucketName}"
+
+
+@pytest.mark.parametrize("trigger", TRIGGERS)
+def test_an_existing_bucket_gets_no_new_bucket_and_only_its_own_notifications(
+    template: dict[str, Any], trigger: str
+) -> None:
+    variant = deployed(template, trigger, EXISTING)
+    assert "MarketBucket" not in variant.resources
+    assert "MarketBucketPolicy" not in variant.resources
+    notifications = variant.properties("BucketNotifications")
+    assert notifications["BucketName"] == {"Ref": "ExistingBucketName"}
+    assert notifications["IdPrefix"] == {"Fn::Sub": "${AWS::StackName}-"}
+    assert notifications["ExpectedBucketOwner"] == {"Ref": "AWS::AccountId"}
+    assert notifications["EventBridge"] == ("true" if trigger == "EventBridge" else "false")
+    entries = [
+        *notifications.get("LambdaFunctionConfigurations", []),
+        *notifications.get("QueueConfigurations", []),
+    ]
+    if trigger == "EventBridge":
+        assert entries == []
+        (rule,) = variant.named("AWS::Events::Rule").values()
+        assert rule["EventPattern"]["detail"]["bucket"]["name"] == [{"Ref": "ExistingBucketName"}]
+    else:
+        (entry,) = entries
+        assert entry["Id"] == {"Fn::Sub": "${AWS::StackName}-inputs"}
+        # The same events as the created bucket's notifications deliver.
+        assert set(entry["Events"]) == delivered_events(deployed(template, trigger))
+        rules = entry["Filter"]["Key"]["FilterRules"]
+        assert rules == [{"Name": "suffix", "Value": {"Ref": "InputSuffix"}}]
+    # Every S3 ARN now names the existing bucket.
+    arns = [text for text in sub_strings(variant.resources) if ":s3:::" in text]
+    assert arns
+    for text in arns:
+        assert text == EXISTING_ARN or text.startswith(f"{EXISTING_ARN}/"), text
+
+
+def test_the_custom_resource_may_only_read_and_write_that_buckets_notifications(
+    template: dict[str, Any],
+) -> None:
+    variant = deployed(template, "S3Notification", EXISTING)
+    function = variant.properties("BucketNotificationsFunction")
+    assert function["CodeUri"] == "src/bucket_notifications/"
+    assert (ROOT / "src" / "bucket_notifications" / "app.py").is_file()
+    (statement,) = statements(function["Policies"])
+    assert statement["Action"] == ["s3:GetBucketNotification", "s3:PutBucketNotification"]
+    assert statement["Resource"] == {"Fn::Sub": EXISTING_ARN}
+    # Without the parameter, none of it exists.
+    assert "BucketNotificationsFunction" not in deployed(template, "S3Notification").resources

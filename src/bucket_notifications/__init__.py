@@ -1,0 +1,1 @@
+"""The custom resource that attaches the trigger to an existing bucket (app.py)."""
