@@ -17,7 +17,7 @@ import pytest
 from check_artifact import lock_pins
 from handler import observability
 from handler.app import RecordsFailed, lambda_handler
-from handler.observability import logger, traced, tracing_enabled
+from handler.observability import logger, traced
 from local_invoke import delete_event
 from support import BUCKET, sqs_event, upload
 
@@ -25,28 +25,6 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
     from local_invoke import LocalContext
-
-
-@pytest.mark.parametrize(
-    ("value", "enabled"),
-    [
-        (None, False),  # unset: off
-        ("true", False),
-        ("", False),
-        ("false", True),
-        (" FALSE ", True),  # the template's value may carry case and spaces
-        ("0", True),
-        ("1", False),
-    ],
-)
-def test_tracing_is_on_only_where_explicitly_not_disabled(
-    monkeypatch: pytest.MonkeyPatch, value: str | None, enabled: bool
-) -> None:
-    if value is None:
-        monkeypatch.delenv("POWERTOOLS_TRACE_DISABLED", raising=False)
-    else:
-        monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", value)
-    assert tracing_enabled() is enabled
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

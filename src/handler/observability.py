@@ -35,12 +35,6 @@ metrics: Final = Metrics(
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def tracing_enabled() -> bool:
-    """Tracing is on only where ``POWERTOOLS_TRACE_DISABLED`` is explicitly false (the template
-    sets it from its tracing parameter); with the variable unset it is off."""
-    return os.environ.get("POWERTOOLS_TRACE_DISABLED", "true").strip().lower() in ("false", "0")
-
-
 def otel_enabled() -> bool:
     """OpenTelemetry is wired where an OTLP endpoint is configured and the packages are there
     (the default artifact has none: then the setting alone changes nothing)."""
@@ -65,7 +59,7 @@ def _start_otel() -> Callable[[], object]:
     provider = TracerProvider(resource=Resource.create({"service.name": _service}))
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
-    BotocoreInstrumentor().instrument(tracer_provider=provider)
+    BotocoreInstrumentor().instrument(tracer_provider=provider)  # type: ignore[no-untyped-call]
     return provider.force_flush
 
 
