@@ -227,5 +227,11 @@ mutation: $(STAMP) ## mutation testing of src/handler with mutmut (well over 30 
 bench: $(STAMP) ## benchmarks against moto, direct and S3-like, and the bill by memory size (~20 min; root for cgroups): writes docs/benchmarks.md
 	PYTHONPATH=bench $(BIN)/python bench/run.py
 
+.PHONY: bench-cold
+bench-cold: $(STAMP) $(TOOLS_STAMP) $(UV_STAMP) ## the cold-start imports alone, the artifact sam build makes among them (~2 min): printed, docs untouched
+	@test -n "$(PY313)" || { echo "sam build needs a python3.13 (pyenv's or on PATH)"; exit 1; }
+	$(SAM) build
+	BENCH_ONLY=cold-start PYTHONPATH=bench $(BIN)/python bench/run.py
+
 clean: ## remove the virtualenvs and caches
 	rm -rf $(VENV) .venv-* .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage
