@@ -51,9 +51,10 @@ $(UV_BOOT)/.installed: requirements-uv.txt
 	@touch $@
 
 # venv_from(dir, python, lock): a fresh virtualenv (with pip, which some tools call) holding
-# exactly the lock's distributions, each checked against its hash.
+# exactly the lock's distributions, each checked against its hash, compiled at install as pip does
+# (the Makefile exports PYTHONDONTWRITEBYTECODE, so nothing is compiled later).
 venv_from = $(UV) venv --quiet --seed --allow-existing --python $(2) $(1) >&2 && \
-  $(UV) pip install --quiet --require-hashes --python $(1)/bin/python -r $(3) >&2
+  $(UV) pip install --quiet --require-hashes --compile-bytecode --python $(1)/bin/python -r $(3) >&2
 
 # Silent, and uv's words on stderr: stdout is `make run`'s result JSON alone, on the first run too.
 $(RUN_STAMP): requirements-run.txt $(UV_STAMP)
