@@ -2,6 +2,8 @@
 # The function runs on python3.13 in Lambda, so a python3.13 is preferred where there is one
 # (pyenv's, or on PATH); any python3 >= 3.11 works for running and testing.
 SHELL := /bin/bash
+# The repository (sam build runs this Makefile from a scratch copy of src/).
+ROOT_DIR := $(dir $(abspath $(firstword $(MAKEFILE_LIST))))
 PYTHON ?= $(or $(lastword $(sort $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3))),$(shell command -v python3.13 2>/dev/null),python3)
 VENV := .venv
 BIN := $(VENV)/bin
@@ -40,32 +42,80 @@ need_python = $(if $(filter 1,$(python_ok)),,$(error Python 3.11 or newer is nee
   $(1); PYTHON=$(PYTHON) is $(or $(shell $(PYTHON) -V 2>/dev/null),not found) \
   (make $(or $(MAKECMDGOALS),run) PYTHON=/path/to/python3.11+)))
 
-# Silent, and pip's words on stderr: stdout is `make run`'s result JSON alone, on the first run too.
-$(RUN_STAMP): requirements.txt requirements-run.txt
+# uv installs every virtualenv from its hash-locked requirements*.txt (make lock writes them from
+# the .in files): the one on PATH, else one that pip installs (hash-checked) into .venv-uv.
+UV_BOOT := .venv-uv
+UV := $(or $(shell command -v uv 2>/dev/null),$(ROOT_DIR)$(UV_BOOT)/bin/uv)
+UV_STAMP := $(if $(shell command -v uv 2>/dev/null),,$(UV_BOOT)/.installed)
+
+$(UV_BOOT)/.installed: requirements-uv.txt
+	@$(call need_python,$(UV_BOOT))
+	@$(PYTHON) -m venv $(UV_BOOT) >&2
+	@$(UV_BOOT)/bin/python -m pip install --quiet --require-hashes -r requirements-uv.txt >&2
+	@touch $@
+
+# venv_from(dir, python, lock): a fresh virtualenv (with pip, which some tools call) holding
+# exactly the lock's distributions, each checked against its hash, compiled at install as pip does
+# (the Makefile exports PYTHONDONTWRITEBYTECODE, so nothing is compiled later).
+venv_from = $(UV) venv --quiet --seed --allow-existing --python $(2) $(1) >&2 && \
+  $(UV) pip install --quiet --require-hashes --compile-bytecode --python $(1)/bin/python -r $(3) >&2
+
+# Silent, and uv's words on stderr: stdout is `make run`'s result JSON alone, on the first run too.
+$(RUN_STAMP): requirements-run.txt $(UV_STAMP)
 	@$(call need_python,$(VENV))
-	@echo "make: installing requirements-run.txt into $(VENV) (the first time, about a minute)" >&2
-	@$(PYTHON) -m venv $(VENV) >&2
-	@$(BIN)/python -m pip install --quiet --upgrade pip >&2
-	@$(BIN)/python -m pip install --quiet -r requirements-run.txt >&2
+	@echo "make: installing requirements-run.txt into $(VENV)" >&2
+	@$(call venv_from,$(VENV),$(PYTHON),requirements-run.txt)
 	@touch $@
 
 $(STAMP): $(RUN_STAMP) requirements-dev.txt
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	@$(call venv_from,$(VENV),$(PYTHON),requirements-dev.txt)
 	touch $@
 
-$(TOOLS_STAMP): requirements-tools.txt
+$(TOOLS_STAMP): requirements-tools.txt $(UV_STAMP)
 	@$(call need_python,$(TOOLS))
-	$(PYTHON) -m venv $(TOOLS)
-	$(TOOLS)/bin/python -m pip install --quiet --upgrade pip
-	$(TOOLS)/bin/python -m pip install --quiet -r requirements-tools.txt
+	$(call venv_from,$(TOOLS),$(PYTHON),requirements-tools.txt)
 	touch $@
 
-$(CHECKOV_STAMP): requirements-checkov.txt
+$(CHECKOV_STAMP): requirements-checkov.txt $(UV_STAMP)
 	@$(call need_python,$(CHECKOV))
-	$(PYTHON) -m venv $(CHECKOV)
-	$(CHECKOV)/bin/python -m pip install --quiet --upgrade pip
-	$(CHECKOV)/bin/python -m pip install --quiet -r requirements-checkov.txt
+	$(call venv_from,$(CHECKOV),$(PYTHON),requirements-checkov.txt)
 	touch $@
+
+# make lock: every requirements*.txt anew from its .in (the latest versions the .in files allow),
+# each distribution with its hashes. The function's lock is universal for python3.13 (both Lambda
+# architectures); the development locks derive from it, so that the versions agree.
+COMPILE = $(UV) pip compile --quiet --generate-hashes --universal
+.PHONY: lock
+lock: $(UV_STAMP) ## refresh the hash-locked requirements*.txt from the requirements*.in files
+	$(COMPILE) --upgrade requirements.in --python-version 3.13 -o requirements.txt
+	$(COMPILE) --upgrade requirements-dev.in --python-version 3.11 -c requirements.txt -o requirements-dev.txt
+	$(COMPILE) requirements-run.in --python-version 3.11 -c requirements-dev.txt -o requirements-run.txt
+	$(COMPILE) requirements-otel.in --python-version 3.13 -c requirements-dev.txt -o requirements-otel.txt
+	$(COMPILE) --upgrade requirements-uv.in --python-version 3.11 -o requirements-uv.txt
+	$(COMPILE) --upgrade requirements-tools.in --python-version 3.11 -o requirements-tools.txt
+	$(COMPILE) --upgrade requirements-checkov.in --python-version 3.11 -o requirements-checkov.txt
+	@# LocalStack runs here only (a python3.13 process on Linux): no universal resolution.
+	$(UV) pip compile --quiet --generate-hashes --upgrade requirements-localstack.in \
+	  --python-version 3.13 --python-platform linux -o requirements-localstack.txt
+
+# sam build calls this target (template.yaml: BuildMethod makefile, ContextPath .), in a scratch
+# copy of src/, with ARTIFACTS_DIR set. uv installs requirements.txt's wheels for the Lambda
+# architecture (BUILD_ARCHITECTURE: arm64 unless the make target that builds says otherwise), each
+# checked against the lock's hashes whatever the build machine; then python3.13 compiles every
+# module with unchecked-hash pycs, which the read-only /var/task uses without a stat or a compile.
+BUILD_ARCHITECTURE ?= arm64
+BUILD_REQUIREMENTS ?= requirements.txt
+WHEEL_PLATFORM = $(if $(filter x86_64,$(BUILD_ARCHITECTURE)),x86_64,aarch64)-manylinux2014
+.PHONY: build-MarketTotalsFunction
+build-MarketTotalsFunction:
+	@test -n "$(PY313)" || { echo "sam build needs a python3.13 (pyenv's or on PATH)"; exit 1; }
+	$(UV) pip install --quiet --require-hashes --no-deps --only-binary :all: --no-compile \
+	  --python-version 3.13 --python-platform $(WHEEL_PLATFORM) --target "$(ARTIFACTS_DIR)" \
+	  -r $(ROOT_DIR)$(BUILD_REQUIREMENTS)
+	rm -f "$(ARTIFACTS_DIR)/.lock"  # uv's lock file of the target directory, not a module
+	cp -R handler "$(ARTIFACTS_DIR)/"
+	find "$(ARTIFACTS_DIR)" -name __pycache__ -prune -exec rm -rf {} +
+	$(PY313) -m compileall -q -j 0 --invalidation-mode unchecked-hash "$(ARTIFACTS_DIR)" >/dev/null
 
 setup: $(STAMP) ## create .venv with the runtime and dev dependencies
 
@@ -105,7 +155,7 @@ typecheck: $(STAMP) ## mypy --strict on the function, scripts, tests and benchma
 unit: $(STAMP) $(TOOLS_STAMP) $(ACTIONLINT_STAMP) ## the pytest suite with the branch-coverage gate (the SAM CLI generates events)
 	$(BIN)/pytest --cov --cov-fail-under=95 --ignore=tests/localstack --ignore=tests/deployed $(PYTEST_ARGS)
 
-template-check: $(TOOLS_STAMP) $(CHECKOV_STAMP) ## sam validate --lint, cfn-lint, checkov (each Trigger), sam build, native modules' architecture
+template-check: $(TOOLS_STAMP) $(CHECKOV_STAMP) $(UV_STAMP) ## sam validate --lint, cfn-lint, checkov (each Trigger), sam build, native modules' architecture
 	@test -n "$(PY313)" || { echo "sam build needs a python3.13 (pyenv's or on PATH)"; exit 1; }
 	@# sam validate and checkov read the parameters' defaults only: each Trigger value gets a copy
 	@# of the template with that default (in .aws-sam/variants/), and every copy is checked.
@@ -122,12 +172,10 @@ template-check: $(TOOLS_STAMP) $(CHECKOV_STAMP) ## sam validate --lint, cfn-lint
 	$(SAM) build
 	@# The artifact holds every pinned requirement at its pinned version, and the handler.
 	@test -f .aws-sam/build/MarketTotalsFunction/handler/app.py
-	@sed -nE 's/^([A-Za-z0-9_.-]+)(\[[^]]*\])?==([^ ;]+).*/\1 \3/p' requirements.txt | \
-	while read -r name version; do \
-	  test -d ".aws-sam/build/MarketTotalsFunction/$${name//-/_}-$$version.dist-info" \
-	    || { echo "sam build did not package $$name==$$version"; exit 1; }; \
-	done
-	@echo "sam build packaged requirements.txt"
+	@# Every distribution in it is the lock's, at the lock's version, and every file traces to a
+	@# RECORD hash (scripts/check_artifact.py); uv checked each wheel's hash as it installed it.
+	$(PYTHON) scripts/check_artifact.py --lock requirements.txt \
+	  --build-dir .aws-sam/build/MarketTotalsFunction
 	@# Every .so it packaged is built for the template's Architectures (arm64 by default), not
 	@# for this machine: ELF header machine field and wheel tags (scripts/native_arch.py).
 	$(PYTHON) scripts/native_arch.py --build-dir .aws-sam/build/MarketTotalsFunction
@@ -135,8 +183,8 @@ template-check: $(TOOLS_STAMP) $(CHECKOV_STAMP) ## sam validate --lint, cfn-lint
 local-invoke-proof: $(STAMP) $(TOOLS_STAMP) ## sam local invoke in Docker against moto, result checked (root; installs Docker)
 	scripts/sam_local/ensure_docker.sh
 	scripts/sam_local/build_stand_in_image.sh
-	$(SAM) build --build-dir .aws-sam/build-x86_64 --cache-dir .aws-sam/cache-x86_64 \
-	  --parameter-overrides Architectures=x86_64
+	BUILD_ARCHITECTURE=x86_64 $(SAM) build --build-dir .aws-sam/build-x86_64 \
+	  --cache-dir .aws-sam/cache-x86_64 --parameter-overrides Architectures=x86_64
 	PYTHONPATH=src $(BIN)/python scripts/sam_local_proof.py --sam $(TOOLS)/bin/sam \
 	  --template .aws-sam/build-x86_64/template.yaml
 
@@ -145,11 +193,9 @@ local-invoke-proof: $(STAMP) $(TOOLS_STAMP) ## sam local invoke in Docker agains
 LOCALSTACK := .venv-localstack
 LOCALSTACK_STAMP := $(LOCALSTACK)/.installed
 
-$(LOCALSTACK_STAMP): requirements-localstack.txt
+$(LOCALSTACK_STAMP): requirements-localstack.txt $(UV_STAMP)
 	@test -n "$(PY313)" || { echo "LocalStack needs a python3.13 (pyenv's or on PATH)"; exit 1; }
-	$(PY313) -m venv $(LOCALSTACK)
-	$(LOCALSTACK)/bin/python -m pip install --quiet --upgrade pip
-	$(LOCALSTACK)/bin/python -m pip install --quiet -r requirements-localstack.txt
+	$(call venv_from,$(LOCALSTACK),$(PY313),requirements-localstack.txt)
 	touch $@
 
 localstack-test: $(STAMP) $(LOCALSTACK_STAMP) ## end to end: LocalStack's own S3/SQS/SNS/EventBridge events into the handler (~1 min)
@@ -164,8 +210,8 @@ deployed-chain: $(STAMP) $(TOOLS_STAMP) $(LOCALSTACK_STAMP)
 	@test -n "$(PY313)" || { echo "sam build needs a python3.13 (pyenv's or on PATH)"; exit 1; }
 	scripts/sam_local/ensure_docker.sh --registry
 	scripts/sam_local/build_stand_in_image.sh
-	$(SAM) build --build-dir .aws-sam/build-x86_64 --cache-dir .aws-sam/cache-x86_64 \
-	  --parameter-overrides Architectures=x86_64
+	BUILD_ARCHITECTURE=x86_64 $(SAM) build --build-dir .aws-sam/build-x86_64 \
+	  --cache-dir .aws-sam/cache-x86_64 --parameter-overrides Architectures=x86_64
 	$(PYTHON) scripts/native_arch.py --build-dir .aws-sam/build-x86_64/MarketTotalsFunction \
 	  --architecture x86_64
 
@@ -201,6 +247,16 @@ bench: $(STAMP) ## benchmarks against moto, direct and S3-like, and the bill by 
 
 bench-hostile: $(STAMP) ## the hostile-documents table alone (long values, nesting, nested prices; ~5 min): writes docs/benchmarks.md
 	$(BIN)/python bench/hostile.py
+
+.PHONY: bench-cold
+HOST_ARCH := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x86_64)
+bench-cold: $(STAMP) $(TOOLS_STAMP) $(UV_STAMP) ## the cold-start imports alone, the artifact sam build makes among them (~2 min): printed, docs untouched
+	@test -n "$(PY313)" || { echo "sam build needs a python3.13 (pyenv's or on PATH)"; exit 1; }
+	@# Built for this machine's architecture, so that its native modules import here.
+	BUILD_ARCHITECTURE=$(HOST_ARCH) $(SAM) build --build-dir .aws-sam/build-$(HOST_ARCH) \
+	  --cache-dir .aws-sam/cache-$(HOST_ARCH) --parameter-overrides Architectures=$(HOST_ARCH)
+	BENCH_ONLY=cold-start BENCH_ARTIFACT=.aws-sam/build-$(HOST_ARCH)/MarketTotalsFunction \
+	  PYTHONPATH=bench $(BIN)/python bench/run.py
 
 clean: ## remove the virtualenvs and caches
 	rm -rf $(VENV) .venv-* .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage

@@ -25,7 +25,7 @@ ONLY_WHEN_NEEDED = {
     "aws_lambda_powertools.utilities.data_classes": "reading an event's records",
     "aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event": "nothing of ours",
     "handler.ranged": "objects of PARALLEL_READ_BYTES or more",
-    "aws_xray_sdk": "tracing switched on",
+    "opentelemetry": "an OTLP endpoint (OTEL_EXPORTER_OTLP_ENDPOINT) with the packages there",
 }
 
 #: Imports ``handler.app`` in a fresh interpreter, then hands it each event of ``sys.argv[1]``
@@ -33,7 +33,7 @@ ONLY_WHEN_NEEDED = {
 PROBE = """
 import json, sys
 def watched():
-    return sorted(m for m in sys.modules if m.split(".")[0] in {"asyncio", "aws_xray_sdk"}
+    return sorted(m for m in sys.modules if m.split(".")[0] in {"asyncio", "opentelemetry"}
                   or m.startswith(("aws_lambda_powertools.utilities", "handler.")))
 import handler.app
 steps = [watched()]

@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import aws_lambda_powertools
 import pytest
 
+from check_artifact import lock_pins
 from handler import observability
 from handler.app import RecordsFailed, lambda_handler
-from handler.observability import traced, tracing_enabled
+from handler.observability import traced
 from local_invoke import delete_event
 from support import BUCKET, emf_metrics, sqs_event, upload
 
@@ -25,78 +25,39 @@ if TYPE_CHECKING:
     from local_invoke import LocalContext
 
 
-@pytest.mark.parametrize(
-    ("value", "enabled"),
-    [
-        (None, False),  # unset: off
-        ("true", False),
-        ("", False),
-        ("false", True),
-        (" FALSE ", True),  # the template's value may carry case and spaces
-        ("0", True),
-        ("1", False),
-    ],
-)
-def test_tracing_is_on_only_where_explicitly_not_disabled(
-    monkeypatch: pytest.MonkeyPatch, value: str | None, enabled: bool
-) -> None:
-    if value is None:
-        monkeypatch.delenv("POWERTOOLS_TRACE_DISABLED", raising=False)
-    else:
-        monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", value)
-    assert tracing_enabled() is enabled
-
-
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return {"event": event}
 
 
-class FakeTracer:
-    """Stands in for Powertools' Tracer: records what ``traced`` asks of it."""
-
-    made: ClassVar[list[FakeTracer]] = []
-
-    def __init__(self, service: str | None = None) -> None:
-        self.service = service
-        self.wrapped: list[Callable[..., Any]] = []
-        FakeTracer.made.append(self)
-
-    def capture_lambda_handler(self, function: Callable[..., Any]) -> Callable[..., Any]:
-        self.wrapped.append(function)
-
-        def wrapper(event: dict[str, Any], context: Any) -> dict[str, Any]:
-            result: dict[str, Any] = function(event, context)
-            return {"traced": result}
-
-        return wrapper
-
-
-@pytest.fixture
-def fake_tracer(monkeypatch: pytest.MonkeyPatch) -> type[FakeTracer]:
-    FakeTracer.made = []
-    monkeypatch.setattr(aws_lambda_powertools, "Tracer", FakeTracer)
-    return FakeTracer
-
-
-def test_traced_leaves_the_handler_alone_while_tracing_is_off(
-    monkeypatch: pytest.MonkeyPatch, fake_tracer: type[FakeTracer]
+def test_tracing_on_alone_packages_and_imports_no_tracing_sdk(
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.delenv("POWERTOOLS_TRACE_DISABLED", raising=False)
-    assert traced(handler) is handler
-    assert fake_tracer.made == []
-
-
-def test_traced_wraps_the_handler_in_the_services_tracer_when_on(
-    monkeypatch: pytest.MonkeyPatch, fake_tracer: type[FakeTracer]
-) -> None:
+    """Active tracing is Lambda's own: the handler is left alone, no X-Ray SDK is needed."""
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "false")
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
+    assert traced(handler) is handler
+    root = Path(__file__).resolve().parent.parent
+    assert "aws-lambda-powertools==" in (root / "requirements.in").read_text()
+    assert "aws-xray-sdk" not in lock_pins((root / "requirements.txt").read_text())
+
+
+def test_with_an_otlp_endpoint_every_invocation_flushes_its_spans(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    flushes: list[str] = []
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:1")
+    monkeypatch.setattr(observability, "_start_otel", lambda: lambda: flushes.append("flush"))
     wrapped = traced(handler)
 
-    assert wrapped is not handler
-    assert wrapped({"a": 1}, None) == {"traced": {"event": {"a": 1}}}
-    [tracer] = fake_tracer.made
-    assert tracer.service == observability.DEFAULT_SERVICE
-    assert tracer.wrapped == [handler]
+    assert wrapped({"a": 1}, None) == {"event": {"a": 1}}
+    assert flushes == ["flush"]
+
+    def failing(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        raise RecordsFailed("throttled")
+
+    with pytest.raises(RecordsFailed):
+        traced(failing)({}, None)
+    assert flushes == ["flush", "flush"]
 
 
 # --- an SQS message that is not S3 work: logged, counted, dropped -------------------------------
