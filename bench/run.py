@@ -181,7 +181,7 @@ CONTAINERS = {"known": "knows the result", "unknown": "does not", "any": "either
 #: What each row of the request table is, and its request budget where it has one (``None``:
 #: none set); every count comes from a run (``worker.count_requests``).
 RECORDS: dict[str, tuple[str, int | None]] = {
-    "fresh": ("a new key's first event, the look at the key after the PUT included", 4),
+    "fresh": ("no result: a new key, or (known) one uploaded again after a withdrawal", 4),
     "duplicate": ("the same event again (budget 1 where the result is known)", 2),
     "stale": ("its version was overwritten before it ran: the GET finds another", None),
     "superseded": ("older by sequencer than the event processed; the GET confirms it", 2),
@@ -207,8 +207,10 @@ def requests_per_record(endpoint: str) -> list[str]:
         "against moto (the set-up of each record uncounted), in a container that knows the "
         "result (it wrote or read it before) and in one that does not (a cold or new container: "
         "the GET goes out beside the HEAD, and is closed unread where the HEAD says the record "
-        "is a duplicate or stale). Methods in the order sent: a HEAD and a GET sent at once may "
-        "come in either order. Every write of a result is followed by a HEAD of the input key.",
+        "is a duplicate or stale); a deletion asks S3 for the result and the key whatever the "
+        "container knows. Methods in the order sent: a HEAD and a GET sent at once may come in "
+        "either order. Every write of a result is followed by a HEAD of the input key (the look "
+        "after the write), counted here.",
         "",
         "| record | container | S3 requests | budget | what | outcome |",
         "|---|---|---:|---|---|---|",
@@ -223,8 +225,11 @@ def requests_per_record(endpoint: str) -> list[str]:
         verdict = ""
         if budget is not None:
             verdict = f"≤ {budget} ({'met' if entry['requests'] <= budget else '**missed**'})"
+        who = CONTAINERS[container]
+        if kind == "fresh" and container == "known":
+            who = "knows there is none (it withdrew it)"
         rows.append(
-            f"| {kind} | {CONTAINERS[container]} | "
+            f"| {kind} | {who} | "
             f"{entry['requests']} ({' '.join(entry['methods']) or 'none'}) | {verdict} | {what} | "
             f"{outcome} |"
         )
@@ -555,6 +560,8 @@ def run_only(parts: list[str]) -> None:
         raise SystemExit(f"BENCH_ONLY: unknown {', '.join(unknown)}; known: {', '.join(ONLY)}")
     note = os.environ.get("BENCH_NOTE", "").strip()
     command = os.environ.get("BENCH_COMMAND", f"BENCH_ONLY={','.join(parts)} make bench")
+    if "BENCH_RUNS" in os.environ:
+        command = f"BENCH_RUNS={RUNS} {command}"
     stamp = (
         f"Measured alone by `{command}` on {datetime.date.today().isoformat()} ({machine()})"
         + (f". {note}" if note else "")
