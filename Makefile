@@ -258,5 +258,9 @@ bench-cold: $(STAMP) $(TOOLS_STAMP) $(UV_STAMP) ## the cold-start imports alone,
 	BENCH_ONLY=cold-start BENCH_ARTIFACT=.aws-sam/build-$(HOST_ARCH)/MarketTotalsFunction \
 	  PYTHONPATH=bench $(BIN)/python bench/run.py
 
+.PHONY: bench-requests
+bench-requests: $(STAMP) ## the request table (every path, counted against moto) and the warm latency alone (~3 min): written into docs/benchmarks.md
+	BENCH_ONLY=requests,warm BENCH_COMMAND="make bench-requests" PYTHONPATH=bench $(BIN)/python bench/run.py
+
 clean: ## remove the virtualenvs and caches
 	rm -rf $(VENV) .venv-* .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage

@@ -175,39 +175,63 @@ def first_invocation(endpoint: str) -> list[str]:
 
 
 #: The container column of the request table: whether the container knew the result.
-CONTAINERS = {"known": "knows the result", "unknown": "does not", "any": "either (always asks)"}
+CONTAINERS = {"known": "knows the result", "unknown": "does not", "any": "either"}
+
+
+#: What each row of the request table is, and its request budget where it has one (``None``:
+#: none set); every count comes from a run (``worker.count_requests``).
+RECORDS: dict[str, tuple[str, int | None]] = {
+    "fresh": ("no result: a new key, or (known) one uploaded again after a withdrawal", 4),
+    "duplicate": ("the same event again (budget 1 where the result is known)", 2),
+    "stale": ("its version was overwritten before it ran: the GET finds another", None),
+    "superseded": ("older by sequencer than the event processed; the GET confirms it", 2),
+    "stale, still current": ("older by sequencer, but its bytes are current again", None),
+    "update": ("a new version of a key that has a result", 4),
+    "unreadable": ("a new version stored as GLACIER: the `unreadable` result", 4),
+    "reconcile, re-uploaded": ("the look after the PUT finds new bytes: totalled again", None),
+    "reconcile, deleted": ("the look after the PUT finds the key gone: withdrawn", None),
+    "late deletion": ("older than the upload processed; the key confirms", 2),
+    "noncurrent removed": ("a noncurrent version deleted: nothing changes", 2),
+    "promotion": ("the current version deleted: the previous one is totalled", 5),
+    "withdrawal": ("a delete marker: result removed (If-Match), key seen again", 4),
+    "refused bucket": ("a bucket `SOURCE_BUCKETS` does not name: answered unread", 0),
+}
 
 
 def requests_per_record(endpoint: str) -> list[str]:
     result = worker(worker_env(endpoint), "requests", "requests")
     if "error" in result:
         return [f"Requests per record: failed ({result['error']})"]
-    meaning = {
-        "fresh": "a new key's first event, the look at the key after the PUT included (target ≤ 4)",
-        "duplicate": "the same event again (target 1 where the result is known, else ≤ 2)",
-        "stale": "its version was overwritten before it ran",
-        "update": "a new version of a key that has a result (target ≤ 4)",
-        "superseded": "older than the event already processed (where known, its GET confirms it)",
-        "late deletion": "older than the upload processed; the key confirms (target ≤ 2)",
-        "noncurrent removed": "a noncurrent version deleted: nothing changes (target ≤ 2)",
-        "promotion": "the current version deleted: the previous one is totalled (target ≤ 5)",
-        "withdrawal": "a delete marker: result removed (If-Match), key seen again (target ≤ 4)",
-    }
     rows = [
-        "S3 requests per record, in a container that knows the result (it wrote or read it "
-        "before) and in one that does not (a cold or new container: the GET goes out beside the "
-        "HEAD, and is closed unread where the HEAD says the record is a duplicate or stale):",
+        "S3 requests per record, counted by a hook on the function's S3 clients in a real run "
+        "against moto (the set-up of each record uncounted), in a container that knows the "
+        "result (it wrote or read it before) and in one that does not (a cold or new container: "
+        "the GET goes out beside the HEAD, and is closed unread where the HEAD says the record "
+        "is a duplicate or stale); a deletion asks S3 for the result and the key whatever the "
+        "container knows. Methods in the order sent: a HEAD and a GET sent at once may come in "
+        "either order. Every write of a result is followed by a HEAD of the input key (the look "
+        "after the write), counted here.",
         "",
-        "| record | container | S3 requests | what | outcome |",
-        "|---|---|---:|---|---|",
+        "| record | container | S3 requests | budget | what | outcome |",
+        "|---|---|---:|---|---|---|",
     ]
     for row, entry in result.items():
         kind, container = row.split("/")
+        what, budget = RECORDS[kind]
+        if kind == "duplicate" and container == "known":
+            budget = 1
         status = entry["status"]
         outcome = status["status"] + (f" ({status['reason']})" if "reason" in status else "")
+        verdict = ""
+        if budget is not None:
+            verdict = f"≤ {budget} ({'met' if entry['requests'] <= budget else '**missed**'})"
+        who = CONTAINERS[container]
+        if kind == "fresh" and container == "known":
+            who = "knows there is none (it withdrew it)"
         rows.append(
-            f"| {kind} | {CONTAINERS[container]} | "
-            f"{entry['requests']} ({' '.join(entry['methods'])}) | {meaning[kind]} | {outcome} |"
+            f"| {kind} | {who} | "
+            f"{entry['requests']} ({' '.join(entry['methods']) or 'none'}) | {verdict} | {what} | "
+            f"{outcome} |"
         )
     rows += [
         "",
@@ -219,37 +243,43 @@ def requests_per_record(endpoint: str) -> list[str]:
 
 def warm_latency(endpoints: dict[str, str], key: str) -> list[str]:
     """Part of the fixed cost of an invocation: round trips. Over loopback a round trip is
-    mostly CPU; through the S3-like proxy it is mostly waiting."""
+    mostly CPU; through the S3-like proxy it is mostly waiting. Each function's requests, as
+    its last timed call sent them, are in its label."""
     label = {
-        "ours": "this function, S3 notification, result known to the container (GET, then PUT)",
-        "unknown": "this function, S3 notification, result not known (HEAD with GET, then PUT)",
-        "batch": "this function, Batch Operations task (HEAD with GET, then PUT)",
-        "tutorial": "tutorial (GET, then PUT)",
+        "ours": "this function, S3 notification, result known to the container",
+        "unknown": "this function, S3 notification, result not known",
+        "batch": "this function, Batch Operations task",
+        "tutorial": "tutorial",
     }
     rows = [
         f"Warm invocations on a 1 KB object, 30 of each in each of {RUNS} processes, alternating; "
         "before each of ours the object is uploaded again with other bytes (untimed), so that "
-        "each is a fresh record replacing an existing result:",
+        "each is a fresh record replacing an existing result. The requests are those a hook on "
+        "the S3 clients saw (a HEAD and a GET sent at once, in either order, cost one round "
+        "trip):",
         "",
-        "| network | function | median | p90 | ratio to the tutorial |",
-        "|---|---|---:|---:|---:|",
+        "| network | function | S3 requests | median | p90 | ratio to the tutorial |",
+        "|---|---|---|---:|---:|---:|",
     ]
     ratios: dict[tuple[str, str], float] = {}
     for network, endpoint in endpoints.items():
         timings: dict[str, list[float]] = {name: [] for name in label}
+        methods: dict[str, list[str]] = {}
         for _ in range(RUNS):
             log(f"warm latency, {network}")
             result = worker(worker_env(endpoint), "latency", key, "30")
             if "error" in result:
                 return [f"Warm latency: failed ({result['error']})"]
             for name in label:
-                timings[name] += result[name]
+                timings[name] += result["seconds"][name]
+            methods = result["methods"]
         base = median(timings["tutorial"])
         for name, values in timings.items():
             p90 = statistics.quantiles(values, n=10)[-1]
             ratios[network, name] = median(values) / base
             rows.append(
-                f"| {network} | {label[name]} | {median(values) * 1000:.1f} ms | "
+                f"| {network} | {label[name]} | {len(methods[name])} "
+                f"({' '.join(methods[name])}) | {median(values) * 1000:.1f} ms | "
                 f"{p90 * 1000:.1f} ms | {median(values) / base:.2f}× |"
             )
     for network in endpoints:
@@ -482,21 +512,97 @@ def profile(path: Path) -> list[str]:
     return rows
 
 
-def write_doc(section: list[str]) -> None:
+def write_doc(section: list[str], markers: tuple[str, str] = (BEGIN, END)) -> None:
+    """The lines between ``markers`` in ``docs/benchmarks.md`` replaced by ``section``; the
+    whole section's markers are added at the end where missing, a part's must be there (the
+    whole section holds them)."""
+    begin, end = markers
     text = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n"
-    block = "\n".join([BEGIN, *section, END])
-    if BEGIN in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + block + rest.split(END, 1)[1]
-    else:
+    block = "\n".join([begin, *section, end])
+    if begin in text:
+        head, rest = text.split(begin, 1)
+        text = head + block + rest.split(end, 1)[1]
+    elif markers == (BEGIN, END):
         text = text.rstrip("\n") + f"\n\n{block}\n"
+    else:
+        raise SystemExit(f"{DOC} has no {begin}: run `make bench` once")
     DOC.write_text(text, encoding="utf-8")
 
 
-def main() -> None:
-    if os.environ.get("BENCH_ONLY") == "cold-start":
-        with moto_server() as endpoint:
+#: The parts of the section ``BENCH_ONLY`` may run alone, each between markers of its own
+#: inside the section (the cold start only prints).
+PARTS = {
+    "requests": ("<!-- bench-requests:begin -->", "<!-- bench-requests:end -->"),
+    "warm": ("<!-- bench-warm:begin -->", "<!-- bench-warm:end -->"),
+}
+ONLY = ("cold-start", *PARTS)
+
+
+def part(name: str, lines: list[str]) -> list[str]:
+    begin, end = PARTS[name]
+    return [begin, *lines, end]
+
+
+def machine() -> str:
+    """The machine a run measured on, as the section's first line and each part's say it."""
+    return (
+        f"{os.cpu_count()} cores, Python {platform.python_version()}, {platform.machine()}; "
+        "moto S3 server on loopback in its own process"
+    )
+
+
+def run_only(parts: list[str]) -> None:
+    """``BENCH_ONLY``: the cold start printed, the request table and the warm latency written
+    into their parts of the section, with a line that says when and how they were measured
+    (``BENCH_NOTE`` appended to it: what else the machine was doing, say)."""
+    unknown = sorted(set(parts) - set(ONLY))
+    if unknown:
+        raise SystemExit(f"BENCH_ONLY: unknown {', '.join(unknown)}; known: {', '.join(ONLY)}")
+    note = os.environ.get("BENCH_NOTE", "").strip()
+    command = os.environ.get("BENCH_COMMAND", f"BENCH_ONLY={','.join(parts)} make bench")
+    if "BENCH_RUNS" in os.environ:
+        command = f"BENCH_RUNS={RUNS} {command}"
+    stamp = (
+        f"Measured alone by `{command}` on {datetime.date.today().isoformat()} ({machine()})"
+        + (f". {note}" if note else "")
+        + ("" if note.endswith(".") else ".")
+    )
+    with moto_server() as endpoint, throttled(endpoint) as s3_like:
+        client = setup_client(endpoint)
+        if "cold-start" in parts:
             print("\n".join(cold_start(endpoint)))
+        if "requests" in parts:
+            log("requests per record")
+            lines = ["", stamp, "", *requests_per_record(endpoint), ""]
+            write_doc(lines, PARTS["requests"])
+            print("\n".join(lines))
+        if "warm" in parts:
+            key = "1KB/market_infos.json"
+            client.put_object(
+                Bucket=BUCKET, Key=key, Body=data.ensure(DATA_DIR, 1_000).read_bytes()
+            )
+            log("warm latency")
+            lines = ["", stamp, "", *warm_latency({LOOPBACK: endpoint, S3_LIKE: s3_like}, key), ""]
+            write_doc(lines, PARTS["warm"])
+            print("\n".join(lines))
+
+
+def setup_client(endpoint: str) -> Any:
+    """A client of the moto server, its bucket made."""
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",  # noqa: S106 - moto's fake credentials
+        region_name="us-east-1",
+    )
+    client.create_bucket(Bucket=BUCKET)
+    return client
+
+
+def main() -> None:
+    if only := os.environ.get("BENCH_ONLY", "").strip():
+        run_only([name.strip() for name in only.split(",") if name.strip()])
         return
     started = time.monotonic()
     wanted = os.environ.get("BENCH_SIZES", ",".join(SIZES)).split(",")
@@ -505,14 +611,7 @@ def main() -> None:
     small = data.ensure(DATA_DIR, 1_000)
     with moto_server() as endpoint, throttled(endpoint) as s3_like:
         endpoints = {LOOPBACK: endpoint, S3_LIKE: s3_like}
-        client = boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",  # noqa: S106 - moto's fake credentials
-            region_name="us-east-1",
-        )
-        client.create_bucket(Bucket=BUCKET)
+        client = setup_client(endpoint)
         keys: dict[str, tuple[str, int]] = {}
         for name, path in [("1KB", small), *paths.items()]:
             log(f"uploading {name}")
@@ -542,8 +641,7 @@ def main() -> None:
     section = [
         "",
         f"Measured by `make bench` on {datetime.date.today().isoformat()} "
-        f"({os.cpu_count()} cores, Python {platform.python_version()}, {platform.machine()}; "
-        f"moto S3 server on loopback in its own process; {minutes:.0f} minutes). "
+        f"({machine()}; {minutes:.0f} minutes). "
         "Regenerated by each run; edit `bench/`, not this section.",
         "",
         "## Cold start",
@@ -554,11 +652,11 @@ def main() -> None:
         "",
         "## S3 requests per record",
         "",
-        *requests,
+        *part("requests", ["", *requests, ""]),
         "",
         "## Warm latency",
         "",
-        *latency,
+        *part("warm", ["", *latency, ""]),
         "",
         "## Throughput and memory",
         "",
@@ -586,7 +684,8 @@ def main() -> None:
         "events and a Python state machine) runs only before and after the array and on batches",
         "the fast path refuses; alone it reaches about a tenth of the fast path's speed, because it",  # noqa: E501
         "creates and dispatches one Python tuple per JSON token. On small objects the fixed cost of",  # noqa: E501
-        "an invocation dominates (HEAD, GET and PUT against S3, Powertools logs and metrics), hence",  # noqa: E501
+        "an invocation dominates (HEAD, GET, PUT and the look after it against S3, Powertools",
+        "logs and metrics), hence",
         "the 1 MB and 1 KB rows. The machine is shared: figures vary by tens of percent between",
         "runs, ratios within one run less so.",
         "",

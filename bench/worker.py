@@ -12,7 +12,10 @@ import resource
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 BUCKET = "bench"
 
@@ -114,81 +117,157 @@ def first_events(key: str, run: str) -> dict[str, Any]:
     return {"s3": notification, "sqs": {"Records": [message]}}
 
 
-#: The records of the request table, each after what makes it that kind of record.
-RECORD_KINDS = ("fresh", "duplicate", "stale", "update", "superseded")
+#: The records of the request table, each after what makes it that kind of record: its rows in
+#: a container that knows the result (it wrote or read it) and in one that does not.
+RECORD_KINDS = (
+    "fresh",
+    "duplicate",
+    "stale",
+    "superseded",
+    "stale, still current",
+    "update",
+    "unreadable",
+    "reconcile, re-uploaded",
+    "reconcile, deleted",
+)
 
 
 def count_requests(prefix: str) -> dict[str, Any]:
-    """S3 requests of each kind of record (``RECORD_KINDS``), in a container that knows the
-    result (it wrote it) and in one that does not (a cold or new container), each on a key of
-    its own under ``prefix``: fresh (no result yet), duplicate, stale (its version overwritten
-    before it ran), update (a new version), superseded (older than the event processed)."""
+    """S3 requests of each kind of record (``RECORD_KINDS``, then the deletions and a refused
+    bucket), each on a key of its own under ``prefix``, counted by a ``before-send`` hook on
+    the handler's clients; what sets a record up goes through a client made before the hook,
+    uncounted:
+
+    - fresh: no result yet (where known: this container withdrew the key's result, and the key
+      was uploaded again);
+    - duplicate: the same event again;
+    - stale: its version overwritten before it ran;
+    - superseded: older by sequencer than the event processed, and the key has moved on;
+    - stale, still current: older by sequencer than the result's event, but its bytes are the
+      key's current object again (uploaded again), so the result does not reflect the key;
+    - update: a new version of a key that has a result;
+    - unreadable: a new version stored as GLACIER (S3 answers its GET InvalidObjectState);
+    - reconcile: an update whose look after its PUT finds the key changed, by a hook that
+      uploads the key again (or deletes it) right after the result's PUT: the result is
+      totalled again (or withdrawn).
+    """
     import boto3
 
     from handler.app import lambda_handler
     from handler.known_results import KNOWN
-    from local_invoke import LocalContext, put_event
+    from local_invoke import LocalContext
 
+    boto3.setup_default_session()
+    assert boto3.DEFAULT_SESSION is not None
+    setup = boto3.client("s3")  # before the hooks: its requests are not counted
     sent: list[str] = []
+    after_put: list[Any] = []
 
     def before_send(request: Any, **_: Any) -> None:
         sent.append(request.method)
 
-    boto3.setup_default_session()
-    assert boto3.DEFAULT_SESSION is not None
+    def put_done(**_: Any) -> None:
+        while after_put:
+            after_put.pop()()  # once: the settle's own PUT is left alone
+
     boto3.DEFAULT_SESSION.events.register("before-send.s3", before_send)
-    setup = boto3.client("s3")
+    boto3.DEFAULT_SESSION.events.register("after-call.s3.PutObject", put_done)
 
     def handle(event: dict[str, Any]) -> dict[str, Any]:
         status: dict[str, Any] = lambda_handler(event, LocalContext())["records"][0]
         return status
 
-    def prepare(kind: str, key: str) -> dict[str, Any]:
-        def put(price: int) -> dict[str, Any]:
-            body = f'{{"products": [{{"price": {price}}}]}}'.encode()
-            etag = setup.put_object(Bucket=BUCKET, Key=key, Body=body)["ETag"].strip('"')
-            return put_event(BUCKET, key, etag=etag, size=len(body), sequencer=sequencer())
-
-        first = put(1)
-        if kind == "fresh":
-            return first
-        handle(first)
-        if kind == "duplicate":
-            return first
-        second = put(2)
-        if kind == "update":
-            return second
-        if kind == "stale":
-            put(3)  # overwrites the version the event names, before it ran
-            return second
-        handle(second)
-        return first  # superseded
-
     table: dict[str, Any] = {}
-    for kind in RECORD_KINDS:
-        for knows in (True, False):
-            if kind == "fresh" and knows:
-                continue  # nothing to know: its "known" case is the update
-            event = prepare(kind, f"{prefix}/{kind}-{knows}/market_infos.json")
-            if not knows:
-                KNOWN.clear()
-            sent.clear()
-            status = handle(event)
-            table[f"{kind}/{'known' if knows else 'unknown'}"] = {
-                "requests": len(sent),
-                "methods": list(sent),
-                "status": status,
-            }
 
     def counted(event: dict[str, Any]) -> dict[str, Any]:
         sent.clear()
         status = handle(event)
         return {"requests": len(sent), "methods": list(sent), "status": status}
 
+    for kind in RECORD_KINDS:
+        for knows in (True, False):
+            slug = kind.replace(",", "").replace(" ", "-")
+            key = f"{prefix}/{slug}-{knows}/market_infos.json"
+            event = prepare_record(kind, Uploads(setup, key), handle, after_put)
+            if not knows:
+                KNOWN.clear()
+            table[f"{kind}/{'known' if knows else 'unknown'}"] = counted(event)
+
     # A deletion always asks S3 for the result and the key: what the container knows is unused.
     deletions = count_deletion_requests(setup, f"{prefix}/deletions/market_infos.json", counted)
     table.update({f"{name}/any": entry for name, entry in deletions.items()})
+    table["refused bucket/any"] = count_refused(f"{prefix}/refused/market_infos.json", counted)
     return table
+
+
+class Uploads:
+    """Uploads to one key of the request table, each returned as its S3 notification."""
+
+    def __init__(self, setup: Any, key: str) -> None:
+        self.setup, self.key = setup, key
+
+    def put(self, price: int, **extra: Any) -> dict[str, Any]:
+        from local_invoke import put_event
+
+        body = f'{{"products": [{{"price": {price}}}]}}'.encode()
+        etag = self.setup.put_object(Bucket=BUCKET, Key=self.key, Body=body, **extra)["ETag"]
+        return put_event(
+            BUCKET, self.key, etag=etag.strip('"'), size=len(body), sequencer=sequencer()
+        )
+
+    def delete(self) -> dict[str, Any]:
+        from local_invoke import delete_and_tell
+
+        return delete_and_tell(self.setup, BUCKET, self.key)
+
+
+def prepare_record(
+    kind: str, uploads: Uploads, handle: Any, after_put: list[Any]
+) -> dict[str, Any]:
+    """What makes a record of ``kind`` (``count_requests``), its earlier events handled; the
+    record's own event, not yet handled."""
+    first = uploads.put(1)
+    if kind == "fresh":
+        handle(first)
+        handle(uploads.delete())  # withdrawn by this container: known as absent
+        return uploads.put(2)
+    handle(first)
+    if kind == "duplicate":
+        return first
+    if kind in {"stale", "update", "unreadable"} or kind.startswith("reconcile"):
+        return next_version(kind, uploads, after_put)
+    handle(uploads.put(2))
+    if kind == "stale, still current":
+        uploads.put(1)  # the first bytes again: the first event's ETag is current once more
+    return first  # superseded, or stale but still current
+
+
+def next_version(kind: str, uploads: Uploads, after_put: list[Any]) -> dict[str, Any]:
+    """A second version's event, the key as ``kind`` wants it when the record runs."""
+    if kind == "unreadable":
+        return uploads.put(2, StorageClass="GLACIER")
+    if kind == "reconcile, deleted":
+        after_put.append(lambda: uploads.setup.delete_object(Bucket=BUCKET, Key=uploads.key))
+    elif kind == "reconcile, re-uploaded":
+        after_put.append(lambda: uploads.put(3))
+    second = uploads.put(2)
+    if kind == "stale":
+        uploads.put(3)  # overwrites the version the event names, before it ran
+    return second
+
+
+def count_refused(key: str, run: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
+    """An event from a bucket the deployment does not act on (``SOURCE_BUCKETS`` names
+    another): answered before any request."""
+    import os
+
+    from local_invoke import put_event
+
+    os.environ["SOURCE_BUCKETS"] = BUCKET
+    try:
+        return run(put_event("not-ours", key, etag="0" * 32, size=2, sequencer=sequencer()))
+    finally:
+        del os.environ["SOURCE_BUCKETS"]
 
 
 def count_deletion_requests(setup: Any, key: str, run: Any) -> dict[str, Any]:
@@ -264,14 +343,23 @@ def latency(key: str, calls: int) -> dict[str, Any]:
     then PUT), ours for a Batch Operations task (HEAD with GET, then PUT), and the tutorial's
     function (GET, PUT). Before each of ours, untimed, the object is uploaded again
     with other bytes, so that each is a fresh record that replaces an existing result, as
-    when a market's file is updated."""
+    when a market's file is updated. The requests of each timed call are recorded (a
+    ``before-send`` hook, made for every function alike): ``methods`` holds the last call's."""
     import boto3
 
     from handler.app import lambda_handler
     from handler.known_results import KNOWN
     from local_invoke import LocalContext, put_event
 
-    client = boto3.client("s3")
+    boto3.setup_default_session()
+    assert boto3.DEFAULT_SESSION is not None
+    client = boto3.client("s3")  # before the hook: the untimed uploads are not recorded
+    sent: list[str] = []
+
+    def before_send(request: Any, **_: Any) -> None:
+        sent.append(request.method)
+
+    boto3.DEFAULT_SESSION.events.register("before-send.s3", before_send)
     original = client.get_object(Bucket=BUCKET, Key=key)["Body"].read()
     context = LocalContext()
     uploads = [0]
@@ -304,21 +392,24 @@ def latency(key: str, calls: int) -> dict[str, Any]:
     def unchanged() -> dict[str, Any]:
         return put_event(BUCKET, key, etag="-", size=len(original), sequencer=None)
 
-    timings: dict[str, list[float]] = {"ours": [], "unknown": [], "batch": [], "tutorial": []}
     functions = (
         ("ours", notification, ours),
         ("unknown", notification_unknown, ours),
         ("batch", batch, ours),
         ("tutorial", unchanged, tutorial),
     )
+    timings: dict[str, list[float]] = {name: [] for name, _, _ in functions}
+    methods: dict[str, list[str]] = {}
     for i in range(calls + 3):  # the first 3 warm up (imports, connection pools)
         for name, prepare, fn in functions:
             event = prepare()
+            sent.clear()
             start = time.perf_counter()
             fn(event)
             if i >= 3:
                 timings[name].append(time.perf_counter() - start)
-    return timings
+                methods[name] = list(sent)
+    return {"seconds": timings, "methods": methods}
 
 
 def invoke(key: str, calls: int, warm_key: str) -> dict[str, Any]:
