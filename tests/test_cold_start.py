@@ -38,7 +38,8 @@ def watched():
 import handler.app
 steps = [watched()]
 context = type("Context", (), {"function_name": "f", "memory_limit_in_mb": 128,
-                               "invoked_function_arn": "arn", "aws_request_id": "r"})()
+                               "invoked_function_arn": "arn", "aws_request_id": "r",
+                               "get_remaining_time_in_millis": lambda self: 900_000})()
 for event in json.loads(sys.argv[1]):
     handler.app.lambda_handler(event, context)
     steps.append(watched())
