@@ -223,7 +223,7 @@ runtime-bench: deployed-chain ## the function and a tutorial one inside LocalSta
 
 test: lint typecheck unit template-check ## the README's test command: lint, types, the unit suite, the template (CI adds localstack-test, local-invoke-proof, deploy-test)
 
-# The convergence checker (tests/test_convergence.py): 150 random schedules in make test and
+# The convergence checker (tests/test_convergence.py): 300 random schedules in make test and
 # make quick, as many as SCHEDULES here (about 5 per second on 2 cores).
 SCHEDULES ?= 2000
 .PHONY: convergence

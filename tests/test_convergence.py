@@ -45,7 +45,7 @@ RESULT = "m/total_price.json"
 LOCALSTACK = "0055AED6DCD90281E5"  # one sequencer for every event, as LocalStack sends
 #: Lambda retries a failed asynchronous invocation twice.
 LAMBDA_TRIES = 3
-SCHEDULES = int(os.environ.get("CONVERGENCE_SCHEDULES", "150"))
+SCHEDULES = int(os.environ.get("CONVERGENCE_SCHEDULES", "300"))
 
 
 # --- pausing an invocation between two of its requests ---------------------------------------
