@@ -1,18 +1,18 @@
 """The convergence checker's LocalStack half (issue 24; the moto half is
 ``tests/test_convergence.py``, the machinery ``tests/interleaving.py``): LocalStack's S3 changes
-the key, LocalStack's own notifications (S3 -> SQS, S3 -> EventBridge -> SQS) are the
-deliveries, and the handler is invoked with them as Lambda would (an SQS batch with its partial
-batch response, or one EventBridge event), shuffled, repeated, several in one batch, in threads
-at once, each maybe paused before one of its S3 requests while the key changes. Once every
-delivery has been handled, the result must be the total of the key's current object as
+the key, LocalStack's own notifications (S3 -> SQS, S3 -> SNS -> SQS, S3 -> EventBridge) are
+the deliveries, and the handler is invoked with them as Lambda would (an SQS batch with its
+partial batch response, or one EventBridge event), shuffled, repeated, several in one batch, in
+threads at once, each maybe paused before one of its S3 requests while the key changes. Once
+every delivery has been handled, the result must be the total of the key's current object as
 LocalStack serves it, or absent where the key has none.
 
 What differs from moto: LocalStack sends one constant sequencer, so every decision is made from
 the key's state; and its S3 has no conditional DeleteObject, so a withdrawal takes the
 function's fallback (``storage.withdraw_result``). The four named races of issue 24 are set up
-below on both routes; ``test_random_schedules_converge`` runs ``LOCALSTACK_CONVERGENCE_SCHEDULES``
-random schedules (default 100, about 30 s; set it for more), a failing one prints its seed
-(``CONVERGENCE_SEED=<seed>`` replays it).
+below on every route; ``test_random_schedules_converge`` runs
+``LOCALSTACK_CONVERGENCE_SCHEDULES`` random schedules (default 100, about 30 s; set it for
+more), a failing one prints its seed (``CONVERGENCE_SEED=<seed>`` replays it).
 """
 
 from __future__ import annotations
@@ -27,40 +27,31 @@ import pytest
 from lambda_standin import Stack, context, sqs_event
 from localstack_wiring import Clients, Notification, Route
 
+import interleaving
 from handler import storage
 from handler.app import lambda_handler
-from interleaving import (
-    LAMBDA_TRIES,
-    Gate,
-    Paused,
-    Pauses,
-    Schedule,
-    current_total,
-    invoke,
-    market,
-    pausing_handler_clients,
-    stored_total,
-    versions_of,
-)
+from interleaving import Gate, Paused, Pauses, Schedule, market
 
 pytest_plugins = ["harness"]
 
 KEY = "m/market_infos.json"
 SCHEDULES = int(os.environ.get("LOCALSTACK_CONVERGENCE_SCHEDULES", "100"))
-CHECKED_ROUTES: tuple[Route, ...] = ("sqs", "eventbridge")
+CHECKED_ROUTES: tuple[Route, ...] = ("sqs", "sns", "eventbridge")
 ROUTES = pytest.mark.parametrize("route", CHECKED_ROUTES)
 
 
 def invoke_sqs(event: dict[str, Any]) -> None:
     """One SQS batch as Lambda's poller delivers it: the messages the partial batch response
     names come back (here at once) until none is named, or the tries run out."""
-    for _ in range(LAMBDA_TRIES):
+    for _ in range(interleaving.LAMBDA_TRIES):
         answer = lambda_handler(event, context())
         failed = {item["itemIdentifier"] for item in answer.get("batchItemFailures", [])}
         if not failed:
             return
         event = {"Records": [r for r in event["Records"] if r["messageId"] in failed]}
-    raise AssertionError(f"messages still failing after {LAMBDA_TRIES} tries: {failed}")
+    raise AssertionError(
+        f"messages still failing after {interleaving.LAMBDA_TRIES} tries: {failed}"
+    )
 
 
 @dataclass
@@ -97,20 +88,22 @@ class LocalStackKey:
         return notification
 
     def versions(self) -> list[str]:
-        return versions_of(self.stack.clients.s3, self.stack.bucket, KEY)
+        return interleaving.versions_of(self.stack.clients.s3, self.stack.bucket, KEY)
 
     def deliver(self, chosen: list[Notification]) -> None:
         if self.stack.route == "eventbridge":  # one event per invocation
             for notification in chosen:
-                invoke(notification.event)
+                interleaving.invoke(notification.event)
         else:
             invoke_sqs(sqs_event([n.message for n in chosen], self.stack.queue.arn))
 
     def expected(self) -> Decimal | None:
-        return current_total(self.stack.clients.s3, self.stack.bucket, KEY)
+        return interleaving.current_total(self.stack.clients.s3, self.stack.bucket, KEY)
 
     def result_total(self) -> Decimal | None:
-        return stored_total(self.stack.clients.s3, self.stack.bucket, Stack.result_key(KEY))
+        return interleaving.stored_total(
+            self.stack.clients.s3, self.stack.bucket, Stack.result_key(KEY)
+        )
 
     def paused(self, pauses: Pauses, notification: Notification) -> Paused:
         """The invocation of ``notification``, run until its first PutObject (its write)."""
@@ -128,7 +121,7 @@ def one_session(concurrent_invocations: None) -> None:
 
 @pytest.fixture
 def pauses(monkeypatch: pytest.MonkeyPatch) -> Pauses:
-    return pausing_handler_clients(monkeypatch)
+    return interleaving.pausing_handler_clients(monkeypatch)
 
 
 # --- the four named races of issue 24 ------------------------------------------------------------
