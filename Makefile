@@ -145,8 +145,8 @@ typecheck: $(STAMP) ## mypy --strict on the function, scripts, tests and benchma
 	@# A second run: tests/integration has a conftest.py of its own, a duplicate module name.
 	$(BIN)/mypy tests/integration
 	@# A third for tests/localstack (a conftest.py too), with the helpers it imports from
-	@# scripts/localstack.
-	$(BIN)/mypy tests/localstack scripts/localstack
+	@# scripts/localstack and tests/ (the convergence checker's interleaving).
+	MYPYPATH=tests $(BIN)/mypy tests/localstack scripts/localstack
 	@# A fourth for tests/deployed (a conftest.py) with scripts/deployed's modules, which
 	@# bench/runtime.py imports too.
 	$(BIN)/mypy tests/deployed scripts/deployed scripts/localstack/localstack_runtime.py \
