@@ -16,6 +16,7 @@ import json
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
@@ -169,16 +170,45 @@ def test_a_transient_failure_comes_back_alone_in_a_partial_batch(triggered: Trig
     and object exist."""
     sqs = triggered.deployment.client("sqs")
     queue = triggered.deployment.outputs["InputQueueUrl"]
+    late_bucket = f"late-{uuid.uuid4().hex[:12]}"
+    # The function acts only on its deployment's buckets (SOURCE_BUCKETS): the late bucket is
+    # made one of them, as an operator adding a second bucket would, for this test only.
+    restore = _serve_also(triggered, late_bucket)
     # The template's 720 s visibility timeout (6x the function's timeout) would keep the failed
     # message away for 12 minutes: 20 s here, for this test's receives only.
     sqs.set_queue_attributes(QueueUrl=queue, Attributes={"VisibilityTimeout": "20"})
     try:
-        _partial_batch(triggered, queue)
+        _partial_batch(triggered, queue, late_bucket)
     finally:
         sqs.set_queue_attributes(QueueUrl=queue, Attributes={"VisibilityTimeout": "720"})
+        restore()
 
 
-def _partial_batch(triggered: Triggered, queue: str) -> None:
+def _serve_also(triggered: Triggered, bucket: str) -> Callable[[], None]:
+    """Add ``bucket`` to the deployed function's ``SOURCE_BUCKETS``; returns what puts the
+    environment back."""
+    lam = triggered.deployment.client("lambda")
+    name = triggered.deployment.function_name
+    variables = lam.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
+
+    def configure(env: dict[str, str]) -> None:
+        lam.update_function_configuration(FunctionName=name, Environment={"Variables": env})
+        stack.wait_for(
+            lambda: (
+                True
+                if lam.get_function_configuration(FunctionName=name).get("LastUpdateStatus")
+                in (None, "Successful")
+                else None
+            ),
+            timeout=60,
+            what="the function's configuration updated",
+        )
+
+    configure({**variables, "SOURCE_BUCKETS": f"{variables['SOURCE_BUCKETS']},{bucket}"})
+    return lambda: configure(variables)
+
+
+def _partial_batch(triggered: Triggered, queue: str, late_bucket: str) -> None:
     """The body of the test above, with the input queue's visibility timeout shortened."""
     deployment = triggered.deployment
     sqs, lam = deployment.client("sqs"), deployment.client("lambda")
@@ -202,7 +232,6 @@ def _partial_batch(triggered: Triggered, queue: str) -> None:
     inputs = [f"{prefix}m{index}/market_infos.json" for index in range(3)]
     for index, key in enumerate(inputs):
         triggered.upload(key, document(str(index + 1)))
-    late_bucket = f"late-{uuid.uuid4().hex[:12]}"
     late_body = document("40", "2")
     late_key = f"{prefix}late/market_infos.json"
     late_source = {
