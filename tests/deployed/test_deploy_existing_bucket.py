@@ -9,7 +9,8 @@ notification is there as it was and still delivers. After ``sam delete``: the ot
 is still there and delivers, the stack's own entry (and the EventBridge delivery it turned on)
 is gone, and the bucket keeps its objects.
 
-The three stacks are deployed, and deleted, at the same time: one stack's deploy is what costs.
+The three stacks are deployed one after the other (LocalStack's SAM transform cannot make two
+change sets at once) and deleted at the same time.
 """
 
 from __future__ import annotations
@@ -132,11 +133,11 @@ def adopted(deployments: Deployments) -> dict[str, Adopted]:
     found = {
         trigger: _bucket_with_another_notification(deployments, trigger) for trigger in TRIGGERS
     }
-    # The first deploy alone: sam deploy's resolve_s3 creates its artifacts stack once.
-    first, *rest = found.values()
-    _deploy(first)
-    with ThreadPoolExecutor(max_workers=len(rest)) as pool:
-        list(pool.map(_deploy, rest))
+    # One after the other: LocalStack's SAM transform sets and then removes the process-wide
+    # AWS_DEFAULT_REGION around each change set, so two at once fail ("AWS Region cannot be
+    # found").
+    for each in found.values():
+        _deploy(each)
     return found
 
 
