@@ -43,8 +43,30 @@ def test_merge_keeps_other_entries_and_replaces_only_its_own() -> None:
 
 
 def test_merge_refuses_an_entry_outside_its_prefix() -> None:
-    with pytest.raises(ValueError, match="not under"):
+    with pytest.raises(ValueError, match="a name without"):
         app.merged({}, PREFIX, {"QueueConfigurations": [OTHER_QUEUE]}, False)
+
+
+def test_a_stack_whose_name_starts_another_stacks_keeps_off_its_entries() -> None:
+    # samconfig.toml's two environments: stacks market-totals (prod) and market-totals-dev on
+    # one bucket (other suffixes). The prod stack's prefix "market-totals-" starts the dev
+    # stack's Ids too; its update and its delete must leave them.
+    prod, dev = "market-totals-", "market-totals-dev-"
+    dev_entry = {**OWN_LAMBDA, "Id": f"{dev}inputs"}
+    prod_entry = {**OWN_LAMBDA, "Id": f"{prod}inputs", "LambdaFunctionArn": "arn:prod"}
+    current = {"LambdaFunctionConfigurations": [dev_entry, prod_entry]}
+    assert app.removed(current, prod, turned_eventbridge_on=False) == {
+        "LambdaFunctionConfigurations": [dev_entry]
+    }
+    updated = {**prod_entry, "Events": ["s3:ObjectCreated:*"]}
+    assert app.merged(current, prod, {"LambdaFunctionConfigurations": [updated]}, False) == {
+        "LambdaFunctionConfigurations": [dev_entry, updated]
+    }
+    assert app.removed(current, dev, turned_eventbridge_on=False) == {
+        "LambdaFunctionConfigurations": [prod_entry]
+    }
+    with pytest.raises(ValueError, match="a name without"):
+        app.merged({}, prod, {"LambdaFunctionConfigurations": [dev_entry]}, False)
 
 
 def test_removal_leaves_others_and_eventbridge_unless_it_turned_it_on() -> None:

@@ -64,6 +64,9 @@ RUNTIME_IMAGE: Final = "public.ecr.aws/lambda/python:3.13-x86_64"
 #: Its name in the local registry.
 REGISTRY_IMAGE: Final = "market-totals/lambda-python:3.13-x86_64"
 REGION: Final = "us-east-1"
+#: A LocalStack plugin: CloudFormation's custom resource protocol, which LocalStack's community
+#: CloudFormation lacks (localstack_plugins/market_totals_custom_resources.py).
+PLUGINS: Final = Path(__file__).resolve().parent / "localstack_plugins"
 #: Fake credentials: nothing here may sign a request AWS would accept.
 FAKE_CREDENTIALS: Final = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -250,12 +253,15 @@ def provide_init(env: Mapping[str, str], source: Path | None, python: Path = VEN
 
 
 def lambda_settings(bridge: str, image: str) -> dict[str, str]:
-    """LocalStack's settings for its Lambda service in host mode (docs/deploy.md)."""
+    """LocalStack's settings for its Lambda service in host mode, and the custom resource plugin
+    (docs/deploy.md)."""
     return {
         "HOSTNAME_FROM_LAMBDA": bridge,
         "LAMBDA_RUNTIME_IMAGE_MAPPING": json.dumps({"python3.13": image}),
         # A cold container on a busy 2-core machine: more than the default 20 s to be ready.
         "LAMBDA_RUNTIME_ENVIRONMENT_TIMEOUT": "90",
+        # The custom resource plugin (its .dist-info names the entry point LocalStack loads).
+        "PYTHONPATH": str(PLUGINS),
     }
 
 

@@ -3,9 +3,9 @@
 CloudFormation can set a bucket's notifications only on a bucket it creates, and S3 has one
 notification configuration per bucket, written whole (PutBucketNotificationConfiguration). So a
 stack that serves an existing bucket reads the configuration, replaces only the entries whose
-``Id`` starts with its own prefix, and writes it back; on delete it removes only those. Every
-other entry (another team's queue, another stack's function) survives. This is the merge AWS
-CDK's BucketNotifications handler does for imported buckets.
+``Id`` is its own prefix and a name (``is_own``), and writes it back; on delete it removes only
+those. Every other entry (another team's queue, another stack's function) survives. This is the
+merge AWS CDK's BucketNotifications handler does for imported buckets.
 
 EventBridge delivery (``EventBridgeConfiguration``) is one switch for the whole bucket: it is
 turned on when the stack asks for it and turned off on delete only if it was off before the
@@ -40,11 +40,23 @@ TURNED_ON = "+eventbridge"
 Config = dict[str, Any]
 
 
+def is_own(entry_id: object, prefix: str) -> bool:
+    """Whether an entry Id is ``prefix`` (``<stack name>-``) and a name without a hyphen.
+
+    Not a bare ``startswith``: stack names have hyphens, so the prefix of a stack named
+    ``market-totals`` also starts the Ids of ``market-totals-dev`` (samconfig.toml's two
+    environments), whose entries it must never replace or remove. A stack name has no other
+    characters than letters, digits and hyphens, so the stack of an Id is everything before its
+    last hyphen, and belongs to one stack only."""
+    text = str(entry_id or "")
+    return text.startswith(prefix) and "-" not in text[len(prefix) :]
+
+
 def without_own(config: Config, prefix: str) -> Config:
-    """``config`` less every destination entry whose Id starts with ``prefix``."""
+    """``config`` less every destination entry of this stack (``is_own``)."""
     kept: Config = {}
     for name in DESTINATION_LISTS:
-        entries = [e for e in config.get(name, []) if not str(e.get("Id", "")).startswith(prefix)]
+        entries = [e for e in config.get(name, []) if not is_own(e.get("Id"), prefix)]
         if entries:
             kept[name] = entries
     if EVENTBRIDGE in config:
@@ -57,8 +69,10 @@ def merged(config: Config, prefix: str, own: Config, eventbridge: bool) -> Confi
     ones it had, and EventBridge delivery on where asked (never turned off here)."""
     for name in DESTINATION_LISTS:
         for entry in own.get(name, []):
-            if not str(entry.get("Id", "")).startswith(prefix):
-                raise ValueError(f"entry Id {entry.get('Id')!r} is not under {prefix!r}")
+            if not is_own(entry.get("Id"), prefix):
+                raise ValueError(
+                    f"entry Id {entry.get('Id')!r} is not {prefix!r} and a name without '-'"
+                )
     result = without_own(config, prefix)
     for name in DESTINATION_LISTS:
         entries = [*result.get(name, []), *own.get(name, [])]
