@@ -214,6 +214,9 @@ deployed-chain: $(STAMP) $(TOOLS_STAMP) $(LOCALSTACK_STAMP)
 	  --cache-dir .aws-sam/cache-x86_64 --parameter-overrides Architectures=x86_64
 	$(PYTHON) scripts/native_arch.py --build-dir .aws-sam/build-x86_64/MarketTotalsFunction \
 	  --architecture x86_64
+	@# The x86_64 artifact traces to the lock too, as template-check's arm64 one does.
+	$(PYTHON) scripts/check_artifact.py --lock requirements.txt \
+	  --build-dir .aws-sam/build-x86_64/MarketTotalsFunction
 
 deploy-test: deployed-chain ## sam deploy onto LocalStack, its Lambda in Docker, every trigger end to end (root; LAMBDA_INIT=path offline; ~8 min)
 	LAMBDA_INIT="$(LAMBDA_INIT)" $(BIN)/pytest tests/deployed -p no:cacheprovider $(PYTEST_ARGS)
