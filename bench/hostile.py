@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 
+from docblock import rewrite_block
+
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
 DATA = ROOT / ".bench" / "hostile"
@@ -176,14 +178,14 @@ def table() -> list[str]:
 
 
 def write_doc(section: list[str]) -> None:
-    text = DOC.read_text(encoding="utf-8")
-    block = "\n".join([BEGIN, "", "## Hostile documents", "", *section, "", END])
-    if BEGIN in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + block + rest.split(END, 1)[1]
-    else:
-        text = text.replace("<!-- runtime:begin -->", f"{block}\n\n<!-- runtime:begin -->", 1)
-    DOC.write_text(text, encoding="utf-8")
+    rewrite_block(
+        DOC,
+        (BEGIN, END),
+        ["", "## Hostile documents", "", *section, ""],
+        if_missing=lambda text, block: text.replace(
+            "<!-- runtime:begin -->", f"{block}\n\n<!-- runtime:begin -->", 1
+        ),
+    )
 
 
 def main() -> None:

@@ -28,6 +28,7 @@ import boto3
 import cgroup
 import data
 import hostile
+from docblock import rewrite_block
 from runner import ONE_STREAM, ROOT, log, median, worker, worker_env
 from servers import FIRST_BYTE_SECONDS, STREAM_BYTES_PER_SECOND, moto_server, throttled
 
@@ -516,17 +517,13 @@ def write_doc(section: list[str], markers: tuple[str, str] = (BEGIN, END)) -> No
     """The lines between ``markers`` in ``docs/benchmarks.md`` replaced by ``section``; the
     whole section's markers are added at the end where missing, a part's must be there (the
     whole section holds them)."""
-    begin, end = markers
-    text = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n"
-    block = "\n".join([begin, *section, end])
-    if begin in text:
-        head, rest = text.split(begin, 1)
-        text = head + block + rest.split(end, 1)[1]
-    elif markers == (BEGIN, END):
-        text = text.rstrip("\n") + f"\n\n{block}\n"
-    else:
-        raise SystemExit(f"{DOC} has no {begin}: run `make bench` once")
-    DOC.write_text(text, encoding="utf-8")
+
+    def if_missing(text: str, block: str) -> str:
+        if markers != (BEGIN, END):
+            raise SystemExit(f"{DOC} has no {markers[0]}: run `make bench` once")
+        return text.rstrip("\n") + f"\n\n{block}\n"
+
+    rewrite_block(DOC, markers, section, if_missing=if_missing)
 
 
 #: The parts of the section ``BENCH_ONLY`` may run alone, each between markers of its own

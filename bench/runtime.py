@@ -45,6 +45,7 @@ sys.path.insert(0, str(ROOT / "scripts" / "deployed"))
 
 import chain as chain_module  # noqa: E402 - after its directory is on the path
 import stack  # noqa: E402
+from docblock import rewrite_block  # noqa: E402
 
 DOC: Final = ROOT / "docs" / "benchmarks.md"
 BEGIN: Final = "<!-- runtime:begin -->"
@@ -230,14 +231,14 @@ def section(functions: list[Function], rounds: int, warm: int, seconds: float) -
 
 
 def write_section(text: str) -> None:
-    document = DOC.read_text(encoding="utf-8")
-    block = f"{BEGIN}\n{text}\n{END}"
-    if BEGIN in document:
-        before, rest = document.split(BEGIN, 1)
-        document = before + block + rest.split(END, 1)[1]
-    else:
-        document = document.replace("<!-- bench:end -->\n", f"<!-- bench:end -->\n\n{block}\n", 1)
-    DOC.write_text(document, encoding="utf-8")
+    rewrite_block(
+        DOC,
+        (BEGIN, END),
+        [text],
+        if_missing=lambda document, block: document.replace(
+            "<!-- bench:end -->\n", f"<!-- bench:end -->\n\n{block}\n", 1
+        ),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
