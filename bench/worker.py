@@ -1,6 +1,6 @@
 """One measurement in a fresh process: ``python bench/worker.py KIND OUT.json [ARGS...]``.
 
-Run by ``bench/run.py`` with ``src`` and ``scripts`` on PYTHONPATH, the environment pointing boto3
+Run by ``bench/run.py`` with ``src`` on PYTHONPATH, the environment pointing boto3
 at the moto server, and stdout discarded (Powertools logs and metrics go there, as in Lambda).
 Each writes one JSON object to OUT.json; ``peak_rss_mb`` is this whole process's peak RSS.
 """
@@ -32,7 +32,7 @@ def sequencer() -> str:
 def event_for(key: str, *, seq: str | None = None, etag: str | None = None) -> dict[str, Any]:
     import boto3
 
-    from local_invoke import put_event
+    from localrun.invoke import put_event
 
     head = boto3.client("s3").head_object(Bucket=BUCKET, Key=key)
     return put_event(
@@ -96,7 +96,7 @@ def first_events(key: str, run: str) -> dict[str, Any]:
     the S3 notification and SQS message (S3 -> SQS) that would tell of them."""
     import boto3
 
-    from local_invoke import put_event
+    from localrun.invoke import put_event
 
     client = boto3.client("s3")
     client.delete_object(Bucket=BUCKET, Key=key.rsplit("/", 1)[0] + "/total_price.json")
@@ -155,7 +155,7 @@ def count_requests(prefix: str) -> dict[str, Any]:
 
     from handler.app import lambda_handler
     from handler.known_results import KNOWN
-    from local_invoke import LocalContext
+    from localrun.invoke import LocalContext
 
     boto3.setup_default_session()
     assert boto3.DEFAULT_SESSION is not None
@@ -207,7 +207,7 @@ class Uploads:
         self.setup, self.key = setup, key
 
     def put(self, price: int, **extra: Any) -> dict[str, Any]:
-        from local_invoke import put_event
+        from localrun.invoke import put_event
 
         body = f'{{"products": [{{"price": {price}}}]}}'.encode()
         etag = self.setup.put_object(Bucket=BUCKET, Key=self.key, Body=body, **extra)["ETag"]
@@ -216,7 +216,7 @@ class Uploads:
         )
 
     def delete(self) -> dict[str, Any]:
-        from local_invoke import delete_and_tell
+        from localrun.invoke import delete_and_tell
 
         return delete_and_tell(self.setup, BUCKET, self.key)
 
@@ -261,7 +261,7 @@ def count_refused(key: str, run: Callable[[dict[str, Any]], dict[str, Any]]) -> 
     another): answered before any request."""
     import os
 
-    from local_invoke import put_event
+    from localrun.invoke import put_event
 
     os.environ["SOURCE_BUCKETS"] = BUCKET
     try:
@@ -277,7 +277,7 @@ def count_deletion_requests(setup: Any, key: str, run: Any) -> dict[str, Any]:
     result is withdrawn)."""
     import contextlib
 
-    from local_invoke import delete_and_tell, delete_event, put_event
+    from localrun.invoke import delete_and_tell, delete_event, put_event
 
     # ``setup`` was made before the counting hook: its own requests are not counted.
     bucket = f"{BUCKET}-versioned"
@@ -349,7 +349,7 @@ def latency(key: str, calls: int) -> dict[str, Any]:
 
     from handler.app import lambda_handler
     from handler.known_results import KNOWN
-    from local_invoke import LocalContext, put_event
+    from localrun.invoke import LocalContext, put_event
 
     boto3.setup_default_session()
     assert boto3.DEFAULT_SESSION is not None
@@ -419,7 +419,7 @@ def invoke(key: str, calls: int, warm_key: str) -> dict[str, Any]:
     import boto3
 
     from handler.app import lambda_handler
-    from local_invoke import LocalContext
+    from localrun.invoke import LocalContext
 
     client = boto3.client("s3")
     context = LocalContext()
@@ -446,7 +446,7 @@ def throughput(method: str, key: str) -> dict[str, Any]:
 
     if method == "ours":
         from handler.app import lambda_handler
-        from local_invoke import LocalContext
+        from localrun.invoke import LocalContext
 
         event = event_for(key)
         # A result from an earlier run would make this event a duplicate of it (same ETag).

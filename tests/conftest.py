@@ -24,8 +24,8 @@ from pytest_socket import SocketConnectBlockedError
 from handler import storage
 from handler.known_results import KNOWN
 from handler.observability import logger
-from local_invoke import FAKE_AWS_ENV, LocalContext
-from support import BUCKET
+from localrun.invoke import FAKE_AWS_ENV, LocalContext
+from tests.support import BUCKET
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

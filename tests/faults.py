@@ -33,8 +33,8 @@ from urllib3.exceptions import ProtocolError
 from urllib3.exceptions import ReadTimeoutError as URLLib3ReadTimeoutError
 
 from handler import storage
-from local_invoke import put_event
-from support import BUCKET
+from localrun.invoke import put_event
+from tests.support import BUCKET
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

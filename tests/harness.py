@@ -1,6 +1,6 @@
 """pytest plugin with the fixtures of the reliability tests: a moto server over real HTTP, fault
 injection on the handler's clients, botocore's backoff without the wait, and moto made atomic
-per request. Modules that use them say ``pytest_plugins = ["harness"]``.
+per request. Modules that use them say ``pytest_plugins = ["tests.harness"]``.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import boto3
 import pytest
 from botocore.retries import standard
 
-from faults import FaultInjector, on_handler_clients
-from local_invoke import embedded_s3, reset_moto
-from support import BUCKET
+from localrun.invoke import embedded_s3, reset_moto
+from tests.faults import FaultInjector, on_handler_clients
+from tests.support import BUCKET
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

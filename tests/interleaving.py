@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 import pytest
 from botocore.exceptions import ClientError
 
-from faults import on_handler_clients
 from handler.app import RecordsFailed, lambda_handler
 from handler.known_results import KNOWN
-from local_invoke import LocalContext
+from localrun.invoke import LocalContext
+from tests.faults import on_handler_clients
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote_plus
 
-from local_invoke import delete_and_tell, put_event
+from localrun.invoke import delete_and_tell, put_event
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-    from local_invoke import LocalContext
+    from localrun.invoke import LocalContext
 
 
 def examples(count: int) -> int:

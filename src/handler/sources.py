@@ -10,7 +10,7 @@ Keys: S3 notifications, EventBridge events from S3 and Batch Operations manifest
 URL-encoded (``market+a/m%C3%A4rkte/market_infos.json``), so every key is decoded with
 ``unquote_plus``. For EventBridge this is what AWS sends (the key of an "Object Created" event is
 encoded as in notifications; Powertools' ``S3EventBridgeNotificationObject.key`` decodes it too),
-and LocalStack's S3 sends the same (tests/localstack).
+and LocalStack's S3 sends the same (tests/end_to_end/localstack).
 
 The data classes are imported when an event needs them, not with this module: importing any of
 them imports every one of Powertools' event data classes (its package does), a cost the cold
