@@ -41,7 +41,6 @@ from handler.processing import (
     known_location,
     settle,
 )
-from handler.results import result_key
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -60,7 +59,7 @@ def follow_deletion(client: S3Client, event: ObjectEvent, settings: Settings) ->
     bucket, key = event.bucket, event.key
     if ignored := ignore_reason(event, settings):
         return Outcome(bucket, key, "skipped", reason=ignored)
-    target = (settings.result_bucket or bucket, result_key(key, settings.result_name))
+    target = settings.result_target(bucket, key)
     stored = head_result(client, target)  # first: see the module's docstring
     current = storage.current_version(client, bucket, key)
     outcome = settle(
@@ -90,7 +89,7 @@ def withdraw_orphan(client: S3Client, bucket: str, out_key: str, settings: Setti
     """
     target = (bucket, out_key)
     found = storage.read_result_source(client, *target)
-    if found is None or result_key(found[1], settings.result_name) != out_key:
+    if found is None or settings.result_target(bucket, found[1]) != target:
         return Outcome(bucket, out_key, "skipped", reason="NoResultToWithdraw")
     stored, key = found
     if storage.current_version(client, bucket, key) is not None:

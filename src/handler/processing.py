@@ -24,7 +24,6 @@ from handler.results import (
     SourceInfo,
     invalid_document,
     ok_document,
-    result_key,
     unreadable_document,
     utc_timestamp,
 )
@@ -120,8 +119,7 @@ def process(client: S3Client, event: ObjectEvent, settings: Settings) -> Outcome
     if ignored := ignore_reason(event, settings):
         return skipped(ignored)
 
-    out_bucket = settings.result_bucket or bucket
-    out_key = result_key(key, settings.result_name)
+    out_bucket, out_key = settings.result_target(bucket, key)
 
     try:
         known = KNOWN.get(known_location(client, (out_bucket, out_key)))
@@ -169,7 +167,7 @@ def ignore_reason(event: ObjectEvent, settings: Settings) -> str | None:
         return refused
     if not (event.created or event.deleted):
         return "NotObjectCreated"
-    if not event.key.endswith(settings.input_suffix):
+    if not settings.is_input(event.key):
         return "NotAnInputKey"
     return None
 

@@ -1,5 +1,6 @@
-"""Pure rules about results: where a result goes, what it says of its source, when it was
-computed, and the result document itself. Which event is later is ``ordering``'s business.
+"""Pure rules about results: what a result says of its source, when it was computed, and the
+result document itself. Where it goes is ``Settings.result_target``; which event is later is
+``ordering``'s business.
 
 Kept apart from S3 I/O so each rule can be tested on its own, and apart from ``totals`` because
 these rules are about events and objects, not about parsing prices.
@@ -24,13 +25,6 @@ class SourceInfo:
     etag: str | None  # None where the event named none and S3 would not serve the object
     sequencer: str | None
     size: int | None  # None where S3 would not serve the object (an ``unreadable`` result)
-
-
-def result_key(source_key: str, result_name: str) -> str:
-    """The input key with its last path segment replaced: ``a/b/market_infos.json`` ->
-    ``a/b/total_price.json``, ``market_infos.json`` -> ``total_price.json``."""
-    folder, slash, _ = source_key.rpartition("/")
-    return f"{folder}{slash}{result_name}"
 
 
 def utc_timestamp(now: datetime | None = None) -> str:

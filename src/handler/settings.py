@@ -162,6 +162,23 @@ class Settings:
             malformed_queue_url=env.get("MALFORMED_QUEUE_URL") or None,
         )
 
+    def is_input(self, key: str) -> bool:
+        """Whether ``key`` is an input: it ends with ``INPUT_SUFFIX``, as the trigger's suffix
+        filter selects. The one place this is decided: the handler, ``make run`` and the
+        backfill all ask here."""
+        return key.endswith(self.input_suffix)
+
+    def result_target(self, bucket: str, key: str) -> tuple[str, str]:
+        """Where the result of the input ``bucket``/``key`` goes: ``RESULT_BUCKET`` (else the
+        input's bucket), at the input's key with its last path segment replaced by
+        ``RESULT_NAME``: ``a/b/market_infos.json`` -> ``a/b/total_price.json``."""
+        folder, slash, _ = key.rpartition("/")
+        return (self.result_bucket or bucket, f"{folder}{slash}{self.result_name}")
+
+    def is_result(self, key: str) -> bool:
+        """Whether ``key`` is where the results of its folder's inputs go (``RESULT_NAME``)."""
+        return key.rpartition("/")[2] == self.result_name
+
     def owns(self, bucket: str) -> bool:
         """Whether ``bucket`` is one the deployment acts on: any where ``SOURCE_BUCKETS`` is
         unset, else those it names and ``RESULT_BUCKET`` (where results go is the

@@ -50,7 +50,6 @@ from tqdm import tqdm  # type: ignore[import-untyped]
 
 from handler import deletions, processing, storage
 from handler.ordering import Version
-from handler.results import result_key
 from handler.settings import ConfigurationError, Settings
 from handler.sources import ObjectEvent
 from localrun.invoke import OBJECTS, embedded_s3, ensure_bucket
@@ -163,9 +162,9 @@ class OrphanFinder:
         found = self._close(closed)
         folder = key[: key.rfind("/") + 1]
         state = self._open.setdefault(folder, Folder())
-        if key.endswith(self.settings.input_suffix):
+        if self.settings.is_input(key):
             state.has_input = True
-        elif key == folder + self.settings.result_name:
+        elif self.settings.is_result(key):
             state.result = key
         return found
 
@@ -258,7 +257,7 @@ class LocalBackfill:
         for key, etag in list_objects(self.client(), bucket, prefix):
             if reconcile:
                 yield from ((orphan, None) for orphan in finder.see(key))
-            if key.endswith(self.settings.input_suffix):
+            if self.settings.is_input(key):
                 self.tally.listed += 1
                 yield key, etag
             else:
@@ -362,9 +361,9 @@ def seed_demo(client: S3Client, bucket: str, suffix: str) -> list[str]:
 def show_demo_results(client: S3Client, bucket: str, keys: list[str], settings: Settings) -> None:
     """Print the results the demo wrote, so that a first try shows what a backfill produces."""
     for key in keys:
-        if not key.endswith(settings.input_suffix):
+        if not settings.is_input(key):
             continue
-        out_key = result_key(key, settings.result_name)
+        _, out_key = settings.result_target(bucket, key)
         with contextlib.suppress(client.exceptions.NoSuchKey):
             body = client.get_object(Bucket=bucket, Key=out_key)["Body"].read()
             document = json.loads(body, parse_float=Decimal)  # the total exactly as stored
@@ -507,7 +506,7 @@ def write_manifest(
     *,
     prefix: str,
     manifest_bucket: str,
-    suffix: str,
+    settings: Settings,
     name: str,
     progress: bool,
 ) -> Manifest | None:
@@ -522,7 +521,7 @@ def write_manifest(
         count = 0
         try:
             for listed, _etag in list_objects(client, bucket, prefix):
-                if listed.endswith(suffix):
+                if settings.is_input(listed):
                     spool.write(manifest_row(bucket, listed))
                     count += 1
                     bar.update(1)
@@ -676,7 +675,7 @@ def batch_main(args: argparse.Namespace) -> int:
             deployment,
             prefix=args.prefix,
             manifest_bucket=args.manifest_bucket or deployment.bucket,
-            suffix=settings.input_suffix,
+            settings=settings,
             name=f"{utc_now():%Y%m%dT%H%M%SZ}-{token[:8]}",
             progress=not args.no_progress and sys.stderr.isatty(),
         )

@@ -218,14 +218,14 @@ def play_s3(
     from handler.settings import Settings  # noqa: PLC0415
     from handler.sources import object_events  # noqa: PLC0415 - src/ is on the path by then
 
-    suffix = Settings.from_env().input_suffix
+    settings = Settings.from_env()
     uploads: dict[tuple[str, str], Upload] = {}
     notes = []
     for item in object_events(event):
         if create_buckets:
             ensure_bucket(client, item.bucket)
         # The function skips other keys and other events without reading: nothing to upload.
-        if not item.created or not item.key.endswith(suffix) or (item.bucket, item.key) in uploads:
+        if not (item.created and settings.is_input(item.key)) or (item.bucket, item.key) in uploads:
             continue
         path = OBJECTS / item.key
         if not path.is_file():
@@ -464,16 +464,14 @@ class _Stderr:
 def written_results(client: S3Client, event: dict[str, Any]) -> dict[str, str]:
     """The result objects for the inputs an event names, as stored (a JSON round trip through
     float would change the exact total), whatever the event's shape."""
-    from handler.results import result_key  # noqa: PLC0415 - src/ is on the path by then
-    from handler.settings import Settings  # noqa: PLC0415
+    from handler.settings import Settings  # noqa: PLC0415 - src/ is on the path by then
 
     settings = Settings.from_env()
     results = {}
     for bucket, key in event_keys(event):
-        if not key.endswith(settings.input_suffix):
+        if not settings.is_input(key):
             continue
-        out_bucket = settings.result_bucket or bucket
-        out_key = result_key(key, settings.result_name)
+        out_bucket, out_key = settings.result_target(bucket, key)
         try:
             body = client.get_object(Bucket=out_bucket, Key=out_key)["Body"].read()
         except client.exceptions.NoSuchKey:
@@ -487,13 +485,14 @@ def explain(answer: dict[str, Any]) -> list[str]:
     from handler.processing import REASONS  # noqa: PLC0415 - src/ is on the path by then
     from handler.settings import Settings  # noqa: PLC0415
 
-    suffix = Settings.from_env().input_suffix
+    settings = Settings.from_env()
     lines = []
     for record in answer.get("records", []):
         if record.get("status") == "withdrawn":
             lines.append(f"withdrawn {record['result_key']}: its input {record['key']} is gone")
         if record.get("status") == "skipped":
-            meaning = REASONS.get(record["reason"], "").replace("INPUT_SUFFIX", repr(suffix))
+            meaning = REASONS.get(record["reason"], "")
+            meaning = meaning.replace("INPUT_SUFFIX", repr(settings.input_suffix))
             lines.append(f"skipped {record['key']}: {record['reason']}: {meaning}")
     return lines
 
@@ -539,8 +538,8 @@ def delete_inputs(client: S3Client, event: dict[str, Any]) -> list[dict[str, Any
     bucket) and return the notification S3 sends for each deletion."""
     from handler.settings import Settings  # noqa: PLC0415 - src/ is on the path by then
 
-    suffix = Settings.from_env().input_suffix
-    keys = dict.fromkeys(item for item in event_keys(event) if item[1].endswith(suffix))
+    settings = Settings.from_env()
+    keys = dict.fromkeys(item for item in event_keys(event) if settings.is_input(item[1]))
     return [delete_and_tell(client, bucket, key) for bucket, key in keys]
 
 

@@ -31,8 +31,7 @@ from botocore.exceptions import ClientError
 
 from handler import storage
 from handler.app import RecordsFailed, lambda_handler
-from handler.results import result_key
-from handler.settings import DEFAULT_RESULT_NAME
+from handler.settings import Settings
 from localrun.invoke import LocalContext, delete_and_tell
 from tests.faults import FaultInjector, market
 from tests.support import BUCKET, read_result, upload
@@ -194,7 +193,7 @@ def test_of_50_concurrent_invocations_the_greatest_sequencer_always_wins(
             outcomes = list(pool.map(write, range(WRITERS)))
 
         assert set(outcomes) <= {"ok", "skipped"}
-        out_key = result_key(key, DEFAULT_RESULT_NAME)
+        _, out_key = Settings().result_target(BUCKET, key)
         result = read_result(server_s3, out_key)
         current = server_s3.head_object(Bucket=BUCKET, Key=key)
         # Contract r4 changed this test: the result is the current object's total, and where a
@@ -260,7 +259,7 @@ def test_a_deletion_and_a_newer_upload_at_once_end_where_the_key_is(
                 future.result()
 
         expected = _expected_total(server_s3, key)
-        out = result_key(key, DEFAULT_RESULT_NAME)
+        _, out = Settings().result_target(BUCKET, key)
         if expected is None:
             assert server_s3.list_objects_v2(Bucket=BUCKET, Prefix=out)["KeyCount"] == 0, round_
         else:

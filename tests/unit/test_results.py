@@ -14,9 +14,9 @@ from handler.results import (
     SourceInfo,
     invalid_document,
     ok_document,
-    result_key,
     utc_timestamp,
 )
+from handler.settings import Settings
 from handler.totals import InvalidDocument, Total
 
 SOURCE = SourceInfo(
@@ -35,7 +35,7 @@ SOURCE = SourceInfo(
     ],
 )
 def test_result_key_replaces_the_last_segment(key: str, expected: str) -> None:
-    assert result_key(key, "total_price.json") == expected
+    assert Settings(result_name="total_price.json").result_target("b", key) == ("b", expected)
 
 
 def test_utc_timestamp_has_milliseconds_and_z() -> None:

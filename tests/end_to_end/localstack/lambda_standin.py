@@ -28,8 +28,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
 
 from handler.app import lambda_handler
-from handler.results import result_key
-from handler.settings import DEFAULT_RESULT_NAME
+from handler.settings import Settings
 from localrun.invoke import LocalContext
 from tests.infra.localstack_wiring import (
     REGION,
@@ -143,7 +142,7 @@ class Stack:
     @staticmethod
     def result_key(key: str) -> str:
         """Where the result of input ``key`` goes (the handler's own rule, default name)."""
-        return result_key(key, DEFAULT_RESULT_NAME)
+        return Settings().result_target("any", key)[1]
 
     # --- the queue ----------------------------------------------------------------------------
 
