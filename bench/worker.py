@@ -154,7 +154,7 @@ def count_requests(prefix: str) -> dict[str, Any]:
     import boto3
 
     from handler.app import lambda_handler
-    from handler.known_results import KNOWN
+    from handler.result_store import KNOWN
     from localrun.invoke import LocalContext
 
     boto3.setup_default_session()
@@ -348,7 +348,7 @@ def latency(key: str, calls: int) -> dict[str, Any]:
     import boto3
 
     from handler.app import lambda_handler
-    from handler.known_results import KNOWN
+    from handler.result_store import KNOWN
     from localrun.invoke import LocalContext, put_event
 
     boto3.setup_default_session()

@@ -22,8 +22,8 @@ from moto import mock_aws
 from pytest_socket import SocketConnectBlockedError
 
 from handler import storage
-from handler.known_results import KNOWN
 from handler.observability import logger
+from handler.result_store import KNOWN
 from localrun.invoke import FAKE_AWS_ENV, LocalContext
 from tests.support import BUCKET
 
@@ -84,7 +84,7 @@ def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(autouse=True)
 def cold_container() -> Iterator[None]:
     """Every test starts as a new container: nothing remembered of results from another test's
-    S3 (``handler.known_results``). Tests of what a warm container remembers make it so."""
+    S3 (``handler.result_store``). Tests of what a warm container remembers make it so."""
     KNOWN.clear()
     yield
     KNOWN.clear()

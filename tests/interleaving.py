@@ -24,7 +24,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from handler.app import RecordsFailed, lambda_handler
-from handler.known_results import KNOWN
+from handler.result_store import KNOWN
 from localrun.invoke import LocalContext
 from tests.faults import on_handler_clients
 

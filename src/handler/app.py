@@ -1,5 +1,6 @@
-"""The Lambda entry point: recognises the event's shape, hands each object event to
-``processing``, and answers in the format its invoker expects (``docs/behaviour.md``, "Input").
+"""The Lambda entry point: recognises the event's shape (``handler.events``), hands each object
+event to its flow (``handler.flows``: created or deleted), and answers in the format its invoker
+expects (``docs/behaviour.md``, "Input").
 
 | shape                        | answer                                                        |
 |------------------------------|---------------------------------------------------------------|
@@ -32,12 +33,13 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from handler import quarantine, scope, sources, storage
-from handler.deletions import follow_deletion
+from handler import events, quarantine, storage
+from handler.events import MalformedEvent, ObjectEvent, Shape
+from handler.flows.created import process
+from handler.flows.deleted import follow_deletion
 from handler.observability import logger, metrics, traced
-from handler.processing import Outcome, process
-from handler.settings import Settings
-from handler.sources import MalformedEvent, ObjectEvent, Shape
+from handler.outcomes import Outcome, Reason, Status
+from handler.rules.settings import Settings
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import (
@@ -52,11 +54,6 @@ if TYPE_CHECKING:
 #: before botocore gives up, and 5 s more write what was finished and answer. With the
 #: template's 120 s timeout, records are taken during the first 90 s.
 TIME_MARGIN_MS: Final = 30_000
-
-#: Batch Operations results for work the function will not do, whatever a retry brings: a
-#: missing object, a bucket not the deployment's (a wrong manifest shows in the job's failure
-#: report, and the job's failure threshold stops it early).
-_PERMANENT: Final = frozenset({storage.SOURCE_DELETED, *scope.REFUSALS})
 
 
 class RecordsFailed(RuntimeError):
@@ -108,7 +105,7 @@ class Progress:
 @logger.inject_lambda_context(log_event=False, clear_state=True)
 @traced
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    shape = sources.shape_of(event)
+    shape = events.shape_of(event)
     logger.append_keys(event_shape=shape.name)
     if shape is Shape.TEST:
         # Counted, so that the invocation publishes a metric (and says it was only a test).
@@ -138,7 +135,7 @@ def _answer_direct(
     for index, raw in enumerate(raws):
         try:
             work.append(
-                sources.from_s3_record(raw) if shape is Shape.S3 else sources.from_eventbridge(raw)
+                events.from_s3_record(raw) if shape is Shape.S3 else events.from_eventbridge(raw)
             )
         except MalformedEvent as error:
             origin = f"Records[{index}]" if shape is Shape.S3 else str(event.get("id"))
@@ -216,8 +213,8 @@ def _answer_sqs(
             _report_deferred(1, "message(s)", message_id=record.message_id)
             raise OutOfTime("not started: the invocation's time ran short")
         try:
-            work = sources.s3_work_in_message(record.body)
-        except sources.InvalidMessage as error:
+            work = events.s3_work_in_message(record.body)
+        except events.InvalidMessage as error:
             # A retry would read the same body: answered here (logged, counted), not retried.
             logger.error(
                 "message is not S3 work; dropped",
@@ -256,12 +253,12 @@ def _answer_batch(
 
     invocation_id = event.get("invocationId")
     if not isinstance(invocation_id, str) or not invocation_id:
-        raise sources.UnknownEvent(
+        raise events.UnknownEvent(
             "an S3 Batch Operations job without an invocationId: it cannot be answered"
         )
     results: list[S3BatchOperationResponseRecord] = []
     for index, raw in enumerate(event["tasks"]):
-        task_id = sources.batch_task_id(raw)
+        task_id = events.batch_task_id(raw)
         if task_id is None:
             _report_malformed("a Batch Operations task without a taskId", f"tasks[{index}]")
             continue
@@ -271,7 +268,7 @@ def _answer_batch(
             results.append(S3BatchOperationResponseRecord(task_id, "TemporaryFailure", message))
             continue
         try:
-            item = sources.from_batch_task(S3BatchOperationTask(raw))
+            item = events.from_batch_task(S3BatchOperationTask(raw))
         except MalformedEvent as error:
             _report_malformed(str(error), task_id)
             results.append(
@@ -285,7 +282,7 @@ def _answer_batch(
             results.append(S3BatchOperationResponseRecord(task_id, "TemporaryFailure", message))
             continue
         code: Literal["Succeeded", "PermanentFailure"] = (
-            "PermanentFailure" if outcome.reason in _PERMANENT else "Succeeded"
+            "PermanentFailure" if _is_permanent(outcome.reason) else "Succeeded"
         )
         results.append(S3BatchOperationResponseRecord(task_id, code, _result_string(outcome)))
     # Powertools' S3BatchOperationResponse.asdict insists on exactly one task (what AWS sends
@@ -298,13 +295,20 @@ def _answer_batch(
     }
 
 
+def _is_permanent(reason: Reason | None) -> bool:
+    """Whether a Batch Operations task is work the function will not do, whatever a retry
+    brings: a missing object, a bucket not the deployment's (a wrong manifest shows in the job's
+    failure report, and the job's failure threshold stops it early)."""
+    return reason is Reason.SOURCE_DELETED or (reason is not None and reason.is_refusal)
+
+
 def _result_string(outcome: Outcome) -> str:
     """What a Batch Operations completion report shows for a task."""
-    if outcome.status == "ok":
+    if outcome.status is Status.OK:
         return f"ok: {outcome.result_key}"
-    if outcome.status in ("invalid", "unreadable"):
-        return f"{outcome.status} ({outcome.error_code}): {outcome.result_key}"
-    if outcome.status == "withdrawn":  # never from a task today: manifests list inputs
+    if outcome.status in (Status.INVALID, Status.UNREADABLE):
+        return f"{outcome.status.value} ({outcome.error_code}): {outcome.result_key}"
+    if outcome.status is Status.WITHDRAWN:  # the input was deleted while its task ran
         return f"withdrawn: {outcome.result_key}"
     return f"skipped: {outcome.reason}"
 
@@ -349,20 +353,21 @@ def _observe(outcome: Outcome) -> None:
         extra={
             "bucket": outcome.bucket,
             "key": outcome.key,
-            "status": outcome.status,
-            "reason": outcome.reason,
+            "status": outcome.status.value,
+            "reason": outcome.reason.value if outcome.reason else None,
             "result_key": outcome.result_key,
             "product_count": outcome.product_count,
             "error_code": outcome.error_code,
         },
     )
-    metrics.add_metric(name=f"Records{outcome.status.capitalize()}", unit=MetricUnit.Count, value=1)
-    if outcome.reason in scope.REFUSALS:
+    name = f"Records{outcome.status.value.capitalize()}"
+    metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+    if outcome.reason is not None and outcome.reason.is_refusal:
         logger.warning(
             "record refused: not this deployment's to act on",
             extra={"bucket": outcome.bucket, "key": outcome.key, "reason": outcome.reason},
         )
         metrics.add_metric(name="RecordsRefused", unit=MetricUnit.Count, value=1)
-    if outcome.status == "ok":
+    if outcome.status is Status.OK:
         metrics.add_metric(name="Products", unit=MetricUnit.Count, value=outcome.product_count)
         metrics.add_metric(name="BytesRead", unit=MetricUnit.Bytes, value=outcome.bytes_read)

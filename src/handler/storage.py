@@ -1,11 +1,12 @@
-"""All S3 access of the function: read the source version, read and write the result.
+"""All S3 access of the function: read an input, look at a key, read, write and remove a result.
 
 Every call takes the client as an argument: the handler makes a fresh one per invocation (never
 at import), so moto's mocks, ``AWS_ENDPOINT_URL_S3`` and profiles always apply.
 
 The ordering rules (``ordering``; ``docs/behaviour.md``, "Ordering") are carried out here as
-conditional requests: the source is read with ``VersionId`` (or ``If-Match`` on the event's ETag),
-and the result is written with ``If-Match`` on the ETag of the result we compared against, or
+conditional requests: an input is read as the key's current object, with ``If-Match`` on the
+ETag the event names (and its version id checked against the one the event names), and the result
+is written with ``If-Match`` on the ETag of the result we compared against, or
 ``If-None-Match: *`` where there was none, so that of two concurrent writers the one that compared
 against stale state fails with 412 and looks again.
 """
@@ -23,8 +24,9 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from handler.ordering import Version, is_real_sequencer
-from handler.settings import MAX_PARALLEL_READ_CONCURRENCY
+from handler.outcomes import Reason
+from handler.rules.ordering import Version, is_real_sequencer
+from handler.rules.settings import MAX_PARALLEL_READ_CONCURRENCY
 
 if TYPE_CHECKING:
     from botocore.model import OperationModel
@@ -32,7 +34,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import GetObjectOutputTypeDef, PutObjectRequestTypeDef
 
     from handler.ranged import ParallelBody
-    from handler.settings import ParallelRead
+    from handler.rules.settings import ParallelRead
     from handler.totals import BinaryReader
 
 #: User metadata stored with each result (S3 sends it as ``x-amz-meta-*``), so the ordering check
@@ -66,22 +68,17 @@ _NOT_IMPLEMENTED: Final = "NotImplemented"
 _CONFLICT: Final = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict", "409"})
 
 
-class SourceGone(Exception):
+class InputGone(Exception):
     """The version the event names can no longer be read. A newer event covers whatever replaced
-    it, so the record is skipped. ``reason`` says why, for the handler's summary."""
+    it, so the record is skipped. ``reason`` says why (``SOURCE_DELETED``: the object is gone;
+    ``SOURCE_CHANGED``: the key holds another version now), for the handler's summary."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: Reason) -> None:
         super().__init__(reason)
         self.reason = reason
 
 
-#: The object (or the version the event names) no longer exists.
-SOURCE_DELETED: Final = "SourceDeleted"
-#: The key holds another version now (its ETag or version id no longer matches the event's).
-SOURCE_CHANGED: Final = "SourceChanged"
-
-
-class SourceUnreadable(Exception):
+class InputUnreadable(Exception):
     """S3 will not serve the object as it is, and asking again will not change that: the record
     is answered with an ``unreadable`` result saying why (``code``), at once, never retried.
 
@@ -134,7 +131,7 @@ def key_digest(key: str) -> str:
 
 
 @dataclass(frozen=True)
-class SourceObject:
+class InputObject:
     """An opened source version: its metadata, and its body not yet read.
 
     ``body`` is what the core reads: the response's own stream, or for a large object the same
@@ -198,18 +195,18 @@ def _code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
 
 
-def _unreadable(error: ClientError) -> SourceUnreadable | None:
+def _unreadable(error: ClientError) -> InputUnreadable | None:
     """The permanent refusal a GET's error is, or ``None`` for any other (throttling, 5xx and
     AccessDenied stay retried: on the deployment's own bucket they pass)."""
     code = _code(error)
     message = str(error.response.get("Error", {}).get("Message", "")) or code
     if code in UNREADABLE:
-        return SourceUnreadable(UNREADABLE[code], message)
+        return InputUnreadable(UNREADABLE[code], message)
     # S3's words for a GET of an SSE-C object without its key: "The object was stored using a
     # form of Server Side Encryption. The correct parameters must be provided to retrieve the
     # object."
     if code == "InvalidRequest" and "server side encryption" in message.lower():
-        return SourceUnreadable(CUSTOMER_KEY_ENCRYPTED, message)
+        return InputUnreadable(CUSTOMER_KEY_ENCRYPTED, message)
     return None
 
 
@@ -218,45 +215,41 @@ def _version(version_id: str | None) -> str | None:
     return None if version_id in (None, "", "null") else version_id
 
 
-def open_source(
+def open_input(
     client: S3Client,
     bucket: str,
     key: str,
     version_id: str | None,
     etag: str | None,
     *,
-    current: bool = False,
     parallel: ParallelRead | None = None,
-) -> SourceObject:
-    """Open the version the event names, without reading its body.
-
-    With ``current`` the key's current object is read instead, and only if it is still the
-    version the event names (where the event names one): for events whose sequencers cannot
-    order them, the current object decides. Raises ``SourceGone`` where the version can no
-    longer be read (or is no longer current); any other error propagates.
+) -> InputObject:
+    """Open the key's current object, without reading its body, and only if it is the version
+    the event names (``version_id``, ``etag``: where the event names them). Never a version by
+    its id: one behind a delete marker is never totalled again (a result follows its input out
+    of existence). Raises ``InputGone`` where the key has no current object or another version
+    is current; any other error propagates.
 
     Where ``parallel`` applies to the object's size, its body is read with ranged GETs of the
     version this GET returned (``handler.ranged``); this GET's own stream is closed unread.
     """
     try:
-        if version_id and not current:
-            response = client.get_object(Bucket=bucket, Key=key, VersionId=version_id)
-        elif etag:
+        if etag:
             response = client.get_object(Bucket=bucket, Key=key, IfMatch=f'"{etag}"')
         else:  # an event naming no version (a backfill, Batch Operations): read what is there
             response = client.get_object(Bucket=bucket, Key=key)
     except ClientError as error:
         if _code(error) in _GONE:
-            raise SourceGone(SOURCE_DELETED) from None
+            raise InputGone(Reason.SOURCE_DELETED) from None
         if _code(error) in _CONFLICT:
-            raise SourceGone(SOURCE_CHANGED) from None
+            raise InputGone(Reason.SOURCE_CHANGED) from None
         if refused := _unreadable(error):
             raise refused from None
         raise
-    source = SourceObject(response)
-    if current and version_id and source.version_id != version_id:
+    source = InputObject(response)
+    if version_id and source.version_id != version_id:
         source.close()  # a newer version is current: its own event covers it
-        raise SourceGone(SOURCE_CHANGED)
+        raise InputGone(Reason.SOURCE_CHANGED)
     if parallel is not None and parallel.applies(source.size):
         # Imported for large objects only: a cold start that reads a small one does not pay it.
         from handler.ranged import ParallelBody  # noqa: PLC0415
@@ -272,7 +265,7 @@ def open_source(
             part_bytes=parallel.part_bytes,
             concurrency=parallel.concurrency,
         )
-        return SourceObject(response, body)
+        return InputObject(response, body)
     return source
 
 

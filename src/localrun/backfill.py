@@ -48,10 +48,12 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 # tqdm ships no type information (typeshed's types-tqdm is not a dev dependency): it is Any here.
 from tqdm import tqdm  # type: ignore[import-untyped]
 
-from handler import deletions, processing, storage
-from handler.ordering import Version
-from handler.settings import ConfigurationError, Settings
-from handler.sources import ObjectEvent
+from handler import storage
+from handler.events import ObjectEvent
+from handler.flows import created, deleted
+from handler.outcomes import Outcome
+from handler.rules.ordering import Version
+from handler.rules.settings import ConfigurationError, Settings
 from localrun.invoke import OBJECTS, embedded_s3, ensure_bucket
 
 if TYPE_CHECKING:
@@ -191,7 +193,7 @@ class Tally:
     statuses: Counter[str] = field(default_factory=Counter)
     reasons: Counter[str] = field(default_factory=Counter)
 
-    def count(self, outcome: processing.Outcome) -> None:
+    def count(self, outcome: Outcome) -> None:
         self.statuses[outcome.status] += 1
         if outcome.status == "skipped":
             self.reasons[outcome.reason or "unknown"] += 1
@@ -239,12 +241,12 @@ class LocalBackfill:
             self._local.client = client
         return client
 
-    def process(self, bucket: str, key: str, etag: str) -> processing.Outcome:
+    def process(self, bucket: str, key: str, etag: str) -> Outcome:
         event = ObjectEvent(bucket, key, Version(version_id=None, etag=etag, sequencer=None))
-        return processing.process(self.client(), event, self.settings)
+        return created.process(self.client(), event, self.settings)
 
-    def withdraw_orphan(self, bucket: str, out_key: str) -> processing.Outcome:
-        return deletions.withdraw_orphan(self.client(), bucket, out_key, self.settings)
+    def withdraw_orphan(self, bucket: str, out_key: str) -> Outcome:
+        return deleted.withdraw_orphan(self.client(), bucket, out_key, self.settings)
 
     def inputs(self, bucket: str, prefix: str) -> Iterator[tuple[str, str | None]]:
         """The inputs the listing names, as ``(key, ETag)``, and the orphan candidates, as
@@ -265,7 +267,7 @@ class LocalBackfill:
         if reconcile:
             yield from ((orphan, None) for orphan in finder.finish())
 
-    def work(self, bucket: str, key: str, etag: str | None) -> processing.Outcome:
+    def work(self, bucket: str, key: str, etag: str | None) -> Outcome:
         """An input's processing, or an orphan candidate's reconciliation."""
         if etag is None:
             return self.withdraw_orphan(bucket, key)
@@ -292,7 +294,7 @@ class LocalBackfill:
             file=sys.stderr,
             disable=not self.progress,
         )
-        in_flight: dict[Future[processing.Outcome], str] = {}
+        in_flight: dict[Future[Outcome], str] = {}
         limit = self.workers * IN_FLIGHT_PER_WORKER
         listing_error: str | None = None
         pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="backfill")
@@ -317,8 +319,8 @@ class LocalBackfill:
     def _collect(
         self,
         bucket: str,
-        done: Sequence[Future[processing.Outcome]] | set[Future[processing.Outcome]],
-        in_flight: dict[Future[processing.Outcome], str],
+        done: Sequence[Future[Outcome]] | set[Future[Outcome]],
+        in_flight: dict[Future[Outcome], str],
         bar: Any,
     ) -> None:
         """Count finished futures in the main thread (no locks needed on the tally)."""

@@ -179,7 +179,7 @@ def delete_and_tell(
 
 def event_keys(event: dict[str, Any]) -> Iterator[tuple[str, str]]:
     """``(bucket, decoded key)`` of every object an event names, whatever its shape."""
-    from handler.sources import object_events  # noqa: PLC0415 - src/ is on the path by then
+    from handler.events import object_events  # noqa: PLC0415 - src/ is on the path by then
 
     for item in object_events(event):
         yield item.bucket, item.key
@@ -215,8 +215,8 @@ def play_s3(
 
     Deletion events upload nothing. A named input with no file raises ``UsageError``.
     """
-    from handler.settings import Settings  # noqa: PLC0415
-    from handler.sources import object_events  # noqa: PLC0415 - src/ is on the path by then
+    from handler.events import object_events  # noqa: PLC0415 - src/ is on the path by then
+    from handler.rules.settings import Settings  # noqa: PLC0415
 
     settings = Settings.from_env()
     uploads: dict[tuple[str, str], Upload] = {}
@@ -264,7 +264,7 @@ def require_bucket(client: S3Client, bucket: str) -> None:
 def rewrite_event(event: dict[str, Any], uploads: dict[tuple[str, str], Upload]) -> dict[str, Any]:
     """``event`` with each uploaded object's fields replaced by the upload's, in the field names
     of the event's shape (SQS bodies and SNS envelopes included)."""
-    from handler.sources import Shape, shape_of  # noqa: PLC0415 - src/ is on the path by then
+    from handler.events import Shape, shape_of  # noqa: PLC0415 - src/ is on the path by then
 
     event = copy.deepcopy(event)
     shape = shape_of(event)
@@ -295,7 +295,7 @@ def _rewrite_body(body: str, uploads: dict[tuple[str, str], Upload]) -> str:
 def _rewrite_notification_record(
     record: dict[str, Any], uploads: dict[tuple[str, str], Upload]
 ) -> None:
-    from handler.sources import from_s3_record  # noqa: PLC0415 - src/ is on the path by then
+    from handler.events import from_s3_record  # noqa: PLC0415 - src/ is on the path by then
 
     item = from_s3_record(record)
     done = uploads.get((item.bucket, item.key))
@@ -310,7 +310,7 @@ def _rewrite_notification_record(
 
 
 def _rewrite_eventbridge(event: dict[str, Any], uploads: dict[tuple[str, str], Upload]) -> None:
-    from handler.sources import from_eventbridge  # noqa: PLC0415 - src/ is on the path by then
+    from handler.events import from_eventbridge  # noqa: PLC0415 - src/ is on the path by then
 
     item = from_eventbridge(event)
     done = uploads.get((item.bucket, item.key))
@@ -410,7 +410,7 @@ def build_event(args: argparse.Namespace, client: S3Client) -> tuple[dict[str, A
 def with_bucket(event: dict[str, Any], bucket: str) -> dict[str, Any]:
     """``event`` with every bucket it names replaced by ``bucket`` (S3 notifications and
     EventBridge events; other shapes are refused, where it would be a guess)."""
-    from handler.sources import Shape, shape_of  # noqa: PLC0415 - src/ is on the path by then
+    from handler.events import Shape, shape_of  # noqa: PLC0415 - src/ is on the path by then
 
     event = copy.deepcopy(event)
     shape = shape_of(event)
@@ -464,7 +464,7 @@ class _Stderr:
 def written_results(client: S3Client, event: dict[str, Any]) -> dict[str, str]:
     """The result objects for the inputs an event names, as stored (a JSON round trip through
     float would change the exact total), whatever the event's shape."""
-    from handler.settings import Settings  # noqa: PLC0415 - src/ is on the path by then
+    from handler.rules.settings import Settings  # noqa: PLC0415 - src/ is on the path by then
 
     settings = Settings.from_env()
     results = {}
@@ -482,8 +482,8 @@ def written_results(client: S3Client, event: dict[str, Any]) -> dict[str, str]:
 
 def explain(answer: dict[str, Any]) -> list[str]:
     """One line per skipped record, saying what its reason means."""
-    from handler.processing import REASONS  # noqa: PLC0415 - src/ is on the path by then
-    from handler.settings import Settings  # noqa: PLC0415
+    from handler.outcomes import Reason  # noqa: PLC0415 - src/ is on the path by then
+    from handler.rules.settings import Settings  # noqa: PLC0415
 
     settings = Settings.from_env()
     lines = []
@@ -491,7 +491,8 @@ def explain(answer: dict[str, Any]) -> list[str]:
         if record.get("status") == "withdrawn":
             lines.append(f"withdrawn {record['result_key']}: its input {record['key']} is gone")
         if record.get("status") == "skipped":
-            meaning = REASONS.get(record["reason"], "")
+            reason = Reason.of(record["reason"])
+            meaning = reason.meaning if reason else ""
             meaning = meaning.replace("INPUT_SUFFIX", repr(settings.input_suffix))
             lines.append(f"skipped {record['key']}: {record['reason']}: {meaning}")
     return lines
@@ -518,7 +519,7 @@ def source_buckets(buckets: set[str]) -> Iterator[None]:
     """``SOURCE_BUCKETS`` set to the buckets this run works on (unless the shell sets it), as
     the template sets it to its bucket: the function's rule "only its own buckets" applies to a
     local run too."""
-    from handler.scope import bucket_name_problem  # noqa: PLC0415 - src/ is on the path by then
+    from handler.rules.scope import bucket_name_problem  # noqa: PLC0415 - src/ is on the path by then
 
     saved = os.environ.get("SOURCE_BUCKETS")
     names = sorted(bucket for bucket in buckets if not bucket_name_problem(bucket))
@@ -536,7 +537,7 @@ def source_buckets(buckets: set[str]) -> Iterator[None]:
 def delete_inputs(client: S3Client, event: dict[str, Any]) -> list[dict[str, Any]]:
     """``--delete``: delete each input key ``event`` names (a delete marker in a versioned
     bucket) and return the notification S3 sends for each deletion."""
-    from handler.settings import Settings  # noqa: PLC0415 - src/ is on the path by then
+    from handler.rules.settings import Settings  # noqa: PLC0415 - src/ is on the path by then
 
     settings = Settings.from_env()
     keys = dict.fromkeys(item for item in event_keys(event) if settings.is_input(item[1]))

@@ -21,8 +21,10 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from handler import processing, sources, storage
-from handler.settings import Settings
+from handler import events, storage
+from handler.flows import created
+from handler.outcomes import Outcome, Reason
+from handler.rules.settings import Settings
 from localrun import backfill
 from tests.support import BUCKET, load_event, read_result, upload
 
@@ -145,7 +147,7 @@ def test_a_live_result_for_the_current_object_is_left_alone(
     s3: S3Client, capsys: pytest.CaptureFixture[str]
 ) -> None:
     event = upload(s3, "live/market_infos.json", market("5"), sequencer="0055AED6DCD90281E5")
-    live = processing.process(s3, sources.object_events(event)[0], Settings())
+    live = created.process(s3, events.object_events(event)[0], Settings())
     assert live.status == "ok"
     before = s3.get_object(Bucket=BUCKET, Key="live/total_price.json")
 
@@ -166,24 +168,22 @@ def test_an_object_replaced_after_the_listing_is_never_rolled_back(
     skips, and v2's result stands."""
     key = "race/market_infos.json"
     s3.put_object(Bucket=BUCKET, Key=key, Body=market("1"))
-    real_process = processing.process
+    real_process = created.process
     raced: list[str] = []
 
-    def v2_lands_first(
-        client: S3Client, event: sources.ObjectEvent, settings: Settings
-    ) -> processing.Outcome:
+    def v2_lands_first(client: S3Client, event: events.ObjectEvent, settings: Settings) -> Outcome:
         if event.key == key and not raced:
             raced.append(key)
             live = upload(s3, key, market("2"), sequencer="00AA")
-            real_process(client, sources.object_events(live)[0], settings)
+            real_process(client, events.object_events(live)[0], settings)
         return real_process(client, event, settings)
 
-    monkeypatch.setattr(processing, "process", v2_lands_first)
+    monkeypatch.setattr(created, "process", v2_lands_first)
 
     code, result, _ = run(capsys, "--bucket", BUCKET)
 
     assert code == 0
-    assert result == summary(listed=1, skipped={storage.SOURCE_CHANGED: 1})
+    assert result == summary(listed=1, skipped={Reason.SOURCE_CHANGED: 1})
     assert str(read_result(s3, "race/total_price.json")["total"]) == "2"
 
 
@@ -194,7 +194,7 @@ def test_a_result_of_an_older_object_is_brought_up_to_date(
     totals v2 (the current object), as the ordering rules allow."""
     key = "stale/market_infos.json"
     event = upload(s3, key, market("1"), sequencer="0010")
-    processing.process(s3, sources.object_events(event)[0], Settings())
+    created.process(s3, events.object_events(event)[0], Settings())
     s3.put_object(Bucket=BUCKET, Key=key, Body=market("7"))
 
     code, result, _ = run(capsys, "--bucket", BUCKET)
@@ -226,16 +226,14 @@ def test_failures_are_counted_listed_and_exit_1(
 ) -> None:
     for name in ("good", "bad", "fine"):
         s3.put_object(Bucket=BUCKET, Key=f"{name}/market_infos.json", Body=market("1"))
-    real_process = processing.process
+    real_process = created.process
 
-    def flaky(
-        client: S3Client, event: sources.ObjectEvent, settings: Settings
-    ) -> processing.Outcome:
+    def flaky(client: S3Client, event: events.ObjectEvent, settings: Settings) -> Outcome:
         if event.key.startswith("bad/"):
             raise RuntimeError("throttled\nagain")
         return real_process(client, event, settings)
 
-    monkeypatch.setattr(processing, "process", flaky)
+    monkeypatch.setattr(created, "process", flaky)
 
     code, result, err = run(capsys, "--bucket", BUCKET)
 
@@ -648,7 +646,7 @@ def test_manifest_keys_decode_to_the_keys_in_the_function() -> None:
         assert row.endswith("\n")
         event = load_event("batch-operations-2.0.json")
         event["tasks"][0]["s3Key"] = row.rstrip("\n").split(",", 1)[1]
-        assert [item.key for item in sources.object_events(event)] == [key]
+        assert [item.key for item in events.object_events(event)] == [key]
 
 
 def test_batch_job_from_an_inventory_report_with_confirmation(

@@ -1,4 +1,4 @@
-"""Deletions (``handler.deletions``, ``docs/behaviour.md``, "Deletions"): a result follows its
+"""Deletions (``handler.flows.deleted``, ``docs/behaviour.md``, "Deletions"): a result follows its
 input out of existence, back to the previous version when the current one is removed, and is
 never brought back by a late create event. Each case through ``lambda_handler`` on moto, with the
 S3 requests it costs counted."""
@@ -11,10 +11,12 @@ import pytest
 
 from handler import storage
 from handler.app import _result_string, lambda_handler
-from handler.deletions import follow_deletion, withdraw_orphan
-from handler.processing import MAX_WRITE_ATTEMPTS, REASONS, Outcome, process
-from handler.settings import Settings
-from handler.sources import object_events
+from handler.events import object_events
+from handler.flows.created import process
+from handler.flows.deleted import follow_deletion, withdraw_orphan
+from handler.flows.recompute import MAX_LOOKS
+from handler.outcomes import Outcome, Reason, Status
+from handler.rules.settings import Settings
 from tests.faults import error_status, on_handler_clients
 from tests.support import (
     BUCKET,
@@ -109,9 +111,9 @@ def test_a_create_event_after_the_deletion_never_resurrects_the_total(
 
     # Late, duplicated, or never processed before: the version may still be readable by its
     # id behind the delete marker, but it is not the key's object.
-    assert run(created, context)["reason"] == storage.SOURCE_DELETED
+    assert run(created, context)["reason"] == Reason.SOURCE_DELETED
     # The GET finds no current object; the HEAD is left out where this container withdrew the
-    # result itself (``handler.known_results``).
+    # result itself (``handler.result_store``).
     assert s3_calls[-1] == "GetObject"
     assert "PutObject" not in s3_calls
     assert not has_result(s3)
@@ -124,7 +126,7 @@ def test_a_create_never_processed_before_its_deletion_writes_nothing(
     deletion = delete(versioned, KEY, sequencer="0B")
 
     assert run(deletion, context)["reason"] == "NoResultToWithdraw"
-    assert run(created, context)["reason"] == storage.SOURCE_DELETED
+    assert run(created, context)["reason"] == Reason.SOURCE_DELETED
     assert not has_result(versioned)
 
 
@@ -326,7 +328,7 @@ def test_a_result_that_keeps_changing_is_retried_as_a_failure(
     run(upload_price(s3, 100, "0A", KEY), context)
     deletion = delete(s3, KEY, sequencer="0B")
     item = object_events(deletion)[0]
-    before_first(monkeypatch, "DeleteObject", lambda: rewrite_result(s3), MAX_WRITE_ATTEMPTS)
+    before_first(monkeypatch, "DeleteObject", lambda: rewrite_result(s3), MAX_LOOKS)
 
     with pytest.raises(storage.ResultConflict, match=f"{RESULT} changed on each of"):
         follow_deletion(storage.new_client(), item, Settings.from_env())
@@ -345,7 +347,7 @@ def test_a_create_whose_result_was_withdrawn_meanwhile_does_not_write_it_back(
 
     before_first(monkeypatch, "PutObject", deleted_and_withdrawn)
 
-    assert run(newer, context)["reason"] == storage.SOURCE_CHANGED
+    assert run(newer, context)["reason"] == Reason.SOURCE_CHANGED
     assert not has_result(s3)
 
 
@@ -359,7 +361,7 @@ def test_a_promotion_whose_object_goes_meanwhile_writes_nothing(
 
     before_first(monkeypatch, "GetObject", marker)
 
-    assert run(removal, context) == skipped_record(storage.SOURCE_DELETED)
+    assert run(removal, context) == skipped_record(Reason.SOURCE_DELETED)
     assert total(versioned) == 200  # the marker's own event withdraws it
 
 
@@ -388,7 +390,7 @@ def test_a_promotion_reads_the_version_it_looked_at_not_a_newer_upload(
         monkeypatch, "GetObject", lambda: newer.append(upload_price(versioned, 300, "0D", KEY))
     )
 
-    assert run(removal, context) == skipped_record(storage.SOURCE_CHANGED)
+    assert run(removal, context) == skipped_record(Reason.SOURCE_CHANGED)
     assert total(versioned) == 200  # nothing of 300 written under the deletion's sequencer
     assert run(newer[0], context)["status"] == "ok"
     assert total(versioned) == 300
@@ -405,21 +407,21 @@ def test_an_orphan_result_is_withdrawn_and_named(s3: S3Client, context: LocalCon
     run(upload_price(s3, 100, "0A", KEY), context)
     s3.delete_object(Bucket=BUCKET, Key=KEY)  # behind the function's back: no event
 
-    assert orphan_outcome(s3) == Outcome(BUCKET, KEY, "withdrawn", result_key=RESULT)
+    assert orphan_outcome(s3) == Outcome(BUCKET, KEY, Status.WITHDRAWN, result_key=RESULT)
     assert not has_result(s3)
 
 
 def test_a_result_whose_input_is_there_is_no_orphan(s3: S3Client, context: LocalContext) -> None:
     run(upload_price(s3, 100, "0A", KEY), context)
 
-    assert orphan_outcome(s3) == Outcome(BUCKET, KEY, "skipped", reason="KeyHasCurrentObject")
+    assert orphan_outcome(s3) == Outcome.skipped(BUCKET, KEY, Reason.KEY_HAS_CURRENT_OBJECT)
     assert total(s3) == 100
 
 
 def test_an_object_that_is_no_result_of_ours_is_left_alone(s3: S3Client) -> None:
     s3.put_object(Bucket=BUCKET, Key=RESULT, Body=b"not ours")
 
-    assert orphan_outcome(s3) == Outcome(BUCKET, RESULT, "skipped", reason="NoResultToWithdraw")
+    assert orphan_outcome(s3) == Outcome.skipped(BUCKET, RESULT, Reason.NO_RESULT_TO_WITHDRAW)
     assert has_result(s3)
 
 
@@ -434,7 +436,7 @@ def test_an_orphan_rewritten_meanwhile_stands(s3: S3Client, context: LocalContex
 
     client.meta.events.register("before-parameter-build.s3.DeleteObject", uploaded_and_totalled)
 
-    assert orphan_outcome(client) == Outcome(BUCKET, KEY, "skipped", reason="ResultUpToDate")
+    assert orphan_outcome(client) == Outcome.skipped(BUCKET, KEY, Reason.RESULT_UP_TO_DATE)
     assert total(s3) == 200
 
 
@@ -459,12 +461,16 @@ def test_without_conditional_deletes_an_orphans_key_uploaded_meanwhile_is_totall
 
 
 def test_every_deletion_reason_is_explained() -> None:
-    for reason in ("NoResultToWithdraw", "DeletionIsLate", "KeyHasCurrentObject"):
-        assert "delet" in REASONS[reason] or "withdraw" in REASONS[reason]
+    for reason in (
+        Reason.NO_RESULT_TO_WITHDRAW,
+        Reason.DELETION_IS_LATE,
+        Reason.KEY_HAS_CURRENT_OBJECT,
+    ):
+        assert "delet" in reason.meaning or "withdraw" in reason.meaning
 
 
 def test_a_batch_report_names_a_withdrawn_result() -> None:
-    outcome = Outcome(BUCKET, KEY, "withdrawn", result_key=RESULT)
+    outcome = Outcome(BUCKET, KEY, Status.WITHDRAWN, result_key=RESULT)
     assert _result_string(outcome) == f"withdrawn: {RESULT}"
 
 

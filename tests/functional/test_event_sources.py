@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from handler.app import RecordsFailed, lambda_handler
-from handler.sources import UnknownEvent
+from handler.events import UnknownEvent
 from tests.support import (
     BUCKET,
     batch_event,

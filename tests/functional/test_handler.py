@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from handler.app import RecordsFailed, lambda_handler
-from handler.settings import ConfigurationError
-from handler.sources import shape_of
+from handler.events import shape_of
+from handler.rules.settings import ConfigurationError
 from localrun.invoke import OBJECTS, event_keys, put_event, seed_event_objects
 from tests.support import BUCKET, EVENTS, load_event, read_result, upload
 
@@ -277,7 +277,7 @@ def test_the_failure_names_every_failed_record_separated_by_semicolons(
 
 
 def test_malformed_record_fails_loudly(s3: S3Client, context: LocalContext) -> None:
-    from handler.sources import UnknownEvent
+    from handler.events import UnknownEvent
 
     with pytest.raises(UnknownEvent, match=r"eventSource|Records from \['None'\]"):
         invoke({"Records": [{"eventName": "ObjectCreated:Put"}]}, context)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from handler.app import lambda_handler
-from handler.settings import Settings
+from handler.rules.settings import Settings
 from handler.totals import InvalidDocument, _total, format_total
 from handler.totals.arithmetic import MAX_DECIMAL_PLACES, MAX_TOTAL_DIGITS
 from tests.support import read_result, upload

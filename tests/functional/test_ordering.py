@@ -387,7 +387,7 @@ def test_a_source_s_version_id_null_means_no_version(
     response: dict[str, Any] = {"Body": io.BytesIO(b""), "ContentLength": 0, "ETag": '"e"'}
     if answered is not None:
         response["VersionId"] = answered
-    assert storage.SourceObject(cast("Any", response)).version_id == recorded
+    assert storage.InputObject(cast("Any", response)).version_id == recorded
 
 
 def test_event_without_sequencer_replaces_whatever_is_there(

@@ -21,7 +21,7 @@ from s3transfer.exceptions import RetriesExceededError, S3DownloadFailedError
 from handler import ranged, storage
 from handler.app import RecordsFailed, lambda_handler
 from handler.ranged import ParallelBody
-from handler.settings import ParallelRead
+from handler.rules.settings import ParallelRead
 from handler.totals import READ_SIZE, InvalidDocument, total_prices
 from tests.faults import Fault, cut_body, error_status, on_handler_clients, stream_reset
 from tests.support import BUCKET, batch_event, read_result, upload
@@ -550,7 +550,7 @@ def test_a_version_opened_for_a_parallel_read_is_read_to_its_end_through_an_over
 ) -> None:
     old, new = b"a" * 500, b"b" * 500
     version = s3.put_object(Bucket=BUCKET, Key=KEY, Body=old)["VersionId"]
-    source = storage.open_source(
+    source = storage.open_input(
         s3, BUCKET, KEY, version, None, parallel=ParallelRead(1, part_bytes=100, concurrency=2)
     )
     assert source.parallel is not None

@@ -1,5 +1,5 @@
 """Which round trips overlap, and what each kind of record costs in S3 requests
-(``processing._head_with_get``; the request table of ``docs/benchmarks.md``).
+(``flows.created._head_with_get``; the request table of ``docs/benchmarks.md``).
 
 Where this container does not know the stored result (a cold or new container, the first event
 of a key), the GET of the source goes out beside the HEAD of the result: a fresh record then
@@ -22,9 +22,9 @@ from hypothesis import strategies as st
 
 from handler import storage
 from handler.app import RecordsFailed, lambda_handler
-from handler.known_results import KNOWN
-from handler.ordering import Plan, Version, plan
-from handler.processing import _plan_ignores_result
+from handler.flows.created import _plan_ignores_result
+from handler.result_store import KNOWN
+from handler.rules.ordering import Plan, Version, plan
 from localrun.invoke import delete_event
 from tests.faults import error_status, on_handler_clients
 from tests.support import BUCKET, batch_event, delete, read_result, upload, upload_price
@@ -52,7 +52,7 @@ def test_where_the_get_overlaps_the_head_the_plan_reads_the_current_object(
     event: Version, stored: Version | None
 ) -> None:
     if _plan_ignores_result(event):
-        assert plan(event, stored) is Plan.READ_CURRENT
+        assert plan(event, stored) is Plan.UNORDERED
 
 
 @given(event=versions)
@@ -313,13 +313,13 @@ def bodies_read(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 def closed(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     """One entry per source the handler closed."""
     closes: list[bool] = []
-    close = storage.SourceObject.close
+    close = storage.InputObject.close
 
-    def tracking_close(self: storage.SourceObject) -> None:
+    def tracking_close(self: storage.InputObject) -> None:
         closes.append(True)
         close(self)
 
-    monkeypatch.setattr(storage.SourceObject, "close", tracking_close)
+    monkeypatch.setattr(storage.InputObject, "close", tracking_close)
     return closes
 
 

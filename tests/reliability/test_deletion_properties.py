@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from moto import mock_aws
 
 from handler.app import lambda_handler
-from handler.known_results import KNOWN
+from handler.result_store import KNOWN
 from localrun.invoke import LocalContext, delete_and_tell, put_event
 from tests.support import BUCKET, examples
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from handler.settings import ConfigurationError, Settings
+from handler.rules.settings import ConfigurationError, Settings
 from handler.totals import (
     DEFAULT_MAX_VALUE_BYTES,
     READ_SIZE,
@@ -232,8 +232,8 @@ def test_max_value_bytes_is_a_setting() -> None:
 def test_the_handler_reads_the_limit_from_the_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """``total_prices`` is given the setting (``processing.compute_result``)."""
-    from handler import processing
+    """``total_prices`` is given the setting (``flows.recompute.compute_result``)."""
+    from handler.flows import recompute
 
     seen: list[int] = []
 
@@ -241,12 +241,12 @@ def test_the_handler_reads_the_limit_from_the_environment(
         seen.append(max_value_bytes)
         return total_prices(stream, max_value_bytes=max_value_bytes)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(processing, "total_prices", spy)
+    monkeypatch.setattr(recompute, "total_prices", spy)
     source = type("S", (), {"size": 10, "etag": "e", "body": io.BytesIO(b'{"products": []}')})()
     source.close = lambda: None
     read = type("V", (), {"version_id": None, "sequencer": None})()
     settings = Settings.from_env({"MAX_VALUE_BYTES": "2048"})
-    outcome_, _ = processing.compute_result(
+    outcome_, _ = recompute.compute_result(
         source,
         read,
         bucket="b",

@@ -31,7 +31,7 @@ from botocore.exceptions import ClientError
 
 from handler import storage
 from handler.app import RecordsFailed, lambda_handler
-from handler.settings import Settings
+from handler.rules.settings import Settings
 from localrun.invoke import LocalContext, delete_and_tell
 from tests.faults import FaultInjector, market
 from tests.support import BUCKET, read_result, upload

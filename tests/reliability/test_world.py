@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import pytest
 
-from handler import scope
 from handler.app import TIME_MARGIN_MS, RecordsFailed, lambda_handler
-from handler.sources import MalformedEvent, UnknownEvent
+from handler.events import MalformedEvent, UnknownEvent
+from handler.outcomes import Reason
+from handler.rules import scope
 from localrun.invoke import LocalContext, delete_event, put_event
 from tests.faults import on_handler_clients
 from tests.support import (
@@ -149,7 +150,7 @@ def test_a_bucket_name_is_accepted(name: str) -> None:
 )
 def test_what_is_not_a_bucket_name_is_refused(name: str) -> None:
     assert scope.bucket_name_problem(name)
-    assert scope.refusal(name, KEY, owns=True) == scope.NOT_A_BUCKET_NAME
+    assert scope.refusal(name, KEY, owns=True) == Reason.NOT_A_BUCKET_NAME
 
 
 @pytest.mark.parametrize("source", ["s3", "sqs", "sns", "sqs-eventbridge", "eventbridge"])
@@ -255,7 +256,7 @@ def test_batch_operations_refuse_another_bucket_and_take_their_own(
 
 
 def test_a_bad_source_buckets_setting_is_a_configuration_error() -> None:
-    from handler.settings import ConfigurationError, Settings
+    from handler.rules.settings import ConfigurationError, Settings
 
     with pytest.raises(ConfigurationError, match="SOURCE_BUCKETS names 'arn:aws:s3:::x'"):
         Settings.from_env({"SOURCE_BUCKETS": "good-bucket,arn:aws:s3:::x"})
@@ -724,7 +725,7 @@ def test_make_run_sets_source_buckets_to_the_buckets_it_works_on(
 
 
 def test_the_backfill_acts_on_its_bucket_and_refuses_one_the_setting_leaves_out() -> None:
-    from handler.settings import Settings
+    from handler.rules.settings import Settings
     from localrun.backfill import CliError, own_bucket
 
     assert own_bucket(Settings(), BUCKET).source_buckets == frozenset({BUCKET})

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from handler.settings import DEFAULT_PARALLEL_READ_CONCURRENCY
+from handler.rules.settings import DEFAULT_PARALLEL_READ_CONCURRENCY
 from handler.totals.arithmetic import MAX_DECIMAL_PLACES, MAX_TOTAL_DIGITS
 
 ROOT = Path(__file__).resolve().parents[2]

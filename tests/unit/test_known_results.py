@@ -1,4 +1,4 @@
-"""A warm container remembers the results it read and wrote (``handler.known_results``), and
+"""A warm container remembers the results it read and wrote (``handler.result_store``), and
 leaves out the HEAD where what it remembers lets a record through. These tests pin that it only
 ever saves requests: what it remembers never stops a record, a stale memory costs a failed
 conditional PUT and never a wrong result, and the request budget of docs/behaviour.md holds."""
@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from handler import processing, storage
-from handler.known_results import KNOWN, UNKNOWN, KnownResults
-from handler.ordering import Version
+from handler import result_store, storage
+from handler.result_store import KNOWN, UNKNOWN, KnownResults
+from handler.rules.ordering import Version
 from handler.storage import StoredResult
 from tests.support import BUCKET, read_result
 from tests.support import first_record as run
@@ -143,7 +143,7 @@ def other_container(monkeypatch: pytest.MonkeyPatch) -> Any:
 
     def invoke(event: dict[str, Any], context: LocalContext) -> dict[str, Any]:
         with monkeypatch.context() as patch:
-            patch.setattr(processing, "KNOWN", KnownResults())
+            patch.setattr(result_store, "KNOWN", KnownResults())
             return run(event, context)
 
     return invoke

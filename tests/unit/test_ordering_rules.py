@@ -1,12 +1,12 @@
-"""The pure ordering rules (``handler.ordering``): when sequencers can order two events, and what
-decides where they cannot. The S3-facing outcomes are in test_ordering.py and
-test_event_sources.py."""
+"""The pure ordering rules (``handler.rules.ordering``): when sequencers can order two events,
+and what decides where they cannot. The S3-facing outcomes are in
+tests/functional/test_ordering.py and tests/functional/test_event_sources.py."""
 
 from __future__ import annotations
 
 import pytest
 
-from handler.ordering import Plan, Version, is_real_sequencer, later_sequencer, plan
+from handler.rules.ordering import Plan, Version, is_real_sequencer, later_sequencer, plan
 
 LOCALSTACK = "0055AED6DCD90281E5"  # the one sequencer LocalStack's S3 sends with every event
 
@@ -75,23 +75,23 @@ def v(
     ("event", "stored", "expected"),
     [
         # No result yet: a real sequencer lets the named version be read; otherwise the current.
-        (v(sequencer="0A"), None, Plan.READ_NAMED),
-        (v(sequencer=None), None, Plan.READ_CURRENT),
-        (v(sequencer="Happy Sequencer"), None, Plan.READ_CURRENT),
+        (v(sequencer="0A"), None, Plan.LATER),
+        (v(sequencer=None), None, Plan.UNORDERED),
+        (v(sequencer="Happy Sequencer"), None, Plan.UNORDERED),
         # A duplicate is the same source version, whatever the sequencers say.
         (v("v1", "e1", "0A"), v("v1", "e9", "0B"), Plan.DUPLICATE),
         (v(None, "e1", LOCALSTACK), v(None, "e1", LOCALSTACK), Plan.DUPLICATE),
         (v(None, "e1", None), v(None, "e1", "0A"), Plan.DUPLICATE),
         # Real, different sequencers order the two events.
-        (v(None, "e2", "0B"), v(None, "e1", "0A"), Plan.READ_NAMED),
+        (v(None, "e2", "0B"), v(None, "e1", "0A"), Plan.LATER),
         (v(None, "e1", "0A"), v(None, "e2", "0B"), Plan.STALE),
-        (v("v2", "e2", "0b"), v("v1", "e1", "0A"), Plan.READ_NAMED),
+        (v("v2", "e2", "0b"), v("v1", "e1", "0A"), Plan.LATER),
         # Equal (LocalStack), meaningless or missing sequencers: the current object decides.
-        (v("v2", "e2", LOCALSTACK), v("v1", "e1", LOCALSTACK), Plan.READ_CURRENT),
-        (v(None, "e2", LOCALSTACK), v(None, "e1", LOCALSTACK), Plan.READ_CURRENT),
-        (v(None, "e2", "Happy Sequencer"), v(None, "e1", "0A"), Plan.READ_CURRENT),
-        (v(None, "e2", None), v(None, "e1", "0A"), Plan.READ_CURRENT),
-        (v(None, "e2", "0A"), v(None, "e1", None), Plan.READ_CURRENT),
+        (v("v2", "e2", LOCALSTACK), v("v1", "e1", LOCALSTACK), Plan.UNORDERED),
+        (v(None, "e2", LOCALSTACK), v(None, "e1", LOCALSTACK), Plan.UNORDERED),
+        (v(None, "e2", "Happy Sequencer"), v(None, "e1", "0A"), Plan.UNORDERED),
+        (v(None, "e2", None), v(None, "e1", "0A"), Plan.UNORDERED),
+        (v(None, "e2", "0A"), v(None, "e1", None), Plan.UNORDERED),
     ],
 )
 def test_plan(event: Version, stored: Version | None, expected: Plan) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from handler.settings import ConfigurationError, ParallelRead, Settings
+from handler.rules.settings import ConfigurationError, ParallelRead, Settings
 
 MiB = 1024 * 1024
 

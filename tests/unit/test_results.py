@@ -1,4 +1,4 @@
-"""The pure result rules (``handler.results``): naming, timestamps, the result documents."""
+"""The pure result rules (``handler.rules.documents``): naming, timestamps, the result documents."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from decimal import Decimal
 
 import pytest
 
-from handler.results import (
+from handler.rules.documents import (
     SourceInfo,
     invalid_document,
     ok_document,
     utc_timestamp,
 )
-from handler.settings import Settings
+from handler.rules.settings import Settings
 from handler.totals import InvalidDocument, Total
 
 SOURCE = SourceInfo(

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from handler.settings import (
+from handler.rules.settings import (
     DEFAULT_PARALLEL_READ_PART_BYTES,
     ConfigurationError,
     ParallelRead,

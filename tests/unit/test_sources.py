@@ -1,4 +1,4 @@
-"""Event shapes (``handler.sources``), on the sample events of ``events/`` and on events built in
+"""Event shapes (``handler.events``), on the sample events of ``events/`` and on events built in
 the shape AWS sends: each is recognised, each key is decoded, anything else is refused loudly."""
 
 from __future__ import annotations
@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 
-from handler.ordering import Version
-from handler.sources import (
+from handler.events import (
     InvalidMessage,
     ObjectEvent,
     Shape,
@@ -18,6 +17,7 @@ from handler.sources import (
     s3_work_in_message,
     shape_of,
 )
+from handler.rules.ordering import Version
 from localrun.invoke import put_event
 from tests.support import (
     BUCKET,

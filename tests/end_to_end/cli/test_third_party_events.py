@@ -24,7 +24,7 @@ from aws_lambda_powertools.utilities.parser.models import (
 from pydantic import BaseModel
 
 from handler.app import lambda_handler
-from handler.sources import UnknownEvent, shape_of
+from handler.events import UnknownEvent, shape_of
 from localrun.invoke import Upload, rewrite_event
 from tests.support import (
     BUCKET,

@@ -28,7 +28,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
 
 from handler.app import lambda_handler
-from handler.settings import Settings
+from handler.rules.settings import Settings
 from localrun.invoke import LocalContext
 from tests.infra.localstack_wiring import (
     REGION,

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from handler.sources import object_events
+from handler.events import object_events
 from tests.end_to_end.localstack.lambda_standin import Stack
 from tests.infra.localstack_wiring import ROUTES as ROUTE_NAMES
 from tests.infra.localstack_wiring import Clients, Notification, Route

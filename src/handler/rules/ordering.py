@@ -1,13 +1,15 @@
-"""Pure ordering rules: is this event a duplicate, stale, or new, and how must its object be read?
+"""Pure ordering rules: is this event a duplicate, stale, later, or unordered against the result?
 
 S3 delivers events at least once and out of order; the result must never go backwards and must
 converge to the total of the key's current object (``docs/behaviour.md``, "Ordering"). Not every
 emitter's sequencer means anything (LocalStack sends one constant value, sample events send
 ``"Happy Sequencer"``, Batch Operations and backfills send none), so a sequencer is trusted only
 where it can order two events: both present, both hexadecimal, and different. Where it cannot,
-the key's current object decides instead (``Plan.READ_CURRENT``).
+the key's current object decides instead (``Plan.UNORDERED``). Whatever the plan, what is read
+is the key's current object, and only if it is the version the event names (``storage``): a
+version behind a delete marker is never totalled again.
 
-Nothing here does I/O: the rules are tested on their own, and ``processing`` applies them.
+Nothing here does I/O: the rules are tested on their own, and ``handler.flows`` applies them.
 """
 
 from __future__ import annotations
@@ -33,11 +35,11 @@ class Plan(Enum):
     #: the record only once the key confirms it: the event's version is not the key's current
     #: object (a sequencer only saves requests; a forged one must not freeze the key).
     STALE = "stale"
-    #: Read exactly the version the event names: sequencers order it against the stored result.
-    READ_NAMED = "read_named"
-    #: Sequencers cannot order it: read the key's current object, and only if it is still the
-    #: version the event names.
-    READ_CURRENT = "read_current"
+    #: The event is later than the stored result (by sequencer): what the read finds is totalled.
+    LATER = "later"
+    #: Sequencers cannot order it: the read decides. Where the key's current object is the
+    #: version the stored result reflects, there is nothing to do.
+    UNORDERED = "unordered"
 
 
 @dataclass(frozen=True)
@@ -95,11 +97,11 @@ def plan(event: Version, stored: Version | None) -> Plan:
     result yet, or one computed from another key: two inputs of one folder share one result key,
     and their sequencers say nothing about each other)."""
     if stored is None:
-        return Plan.READ_NAMED if is_real_sequencer(event.sequencer) else Plan.READ_CURRENT
+        return Plan.LATER if is_real_sequencer(event.sequencer) else Plan.UNORDERED
     if event.same_as(stored):
         return Plan.DUPLICATE
     if event.sequencer and stored.sequencer:
         later = later_sequencer(event.sequencer, stored.sequencer)
         if later is not None:
-            return Plan.READ_NAMED if later else Plan.STALE
-    return Plan.READ_CURRENT
+            return Plan.LATER if later else Plan.STALE
+    return Plan.UNORDERED

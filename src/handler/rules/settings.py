@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from handler.scope import bucket_name_problem
+from handler.rules.scope import bucket_name_problem
 from handler.totals import DEFAULT_MAX_VALUE_BYTES, MIN_MAX_VALUE_BYTES
 
 DEFAULT_INPUT_SUFFIX = "market_infos.json"

@@ -26,7 +26,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import unquote_plus
 
-from handler.ordering import Version
+from handler.rules.ordering import Version
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import (

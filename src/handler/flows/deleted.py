@@ -1,4 +1,5 @@
-"""One deletion event, handled end to end: a result follows its input out of existence.
+"""The deleted flow: one deletion event, handled end to end; a result follows its input out of
+existence.
 
 S3 tells of deletions (``ObjectRemoved:*``, ``LifecycleExpiration:*``, EventBridge's ``Object
 Deleted``), and the promise that a result converges to the total of its key's current object
@@ -22,7 +23,7 @@ result read cannot be a newer upload's, and the conditional removal fails for an
 One exception: in an unversioned bucket the same bytes uploaded again have the same ETag, and
 that upload's event takes the result read as its own (a duplicate). So a withdrawal, like every
 write, is followed by one more look at the key; where it has an object again, it is totalled
-(``processing.settle``, the one step every write and every deletion shares; the proof is in
+(``recompute.settle``, the one step every write and every deletion shares; the proof is in
 ``docs/behaviour.md``, "Convergence").
 """
 
@@ -30,23 +31,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from handler import storage
-from handler.known_results import KNOWN
-from handler.ordering import Version, later_sequencer
-from handler.processing import (
-    REFLECTS_CURRENT,
-    Outcome,
-    head_result,
-    ignore_reason,
-    known_location,
-    settle,
-)
+from handler import result_store, storage
+from handler.flows.recompute import settle
+from handler.outcomes import Outcome, Reason, Status
+from handler.rules.ordering import Version, later_sequencer
+from handler.rules.scope import ignore_reason
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-    from handler.settings import Settings
-    from handler.sources import ObjectEvent
+    from handler.events import ObjectEvent
+    from handler.rules.settings import Settings
 
 
 def follow_deletion(client: S3Client, event: ObjectEvent, settings: Settings) -> Outcome:
@@ -58,16 +53,20 @@ def follow_deletion(client: S3Client, event: ObjectEvent, settings: Settings) ->
     """
     bucket, key = event.bucket, event.key
     if ignored := ignore_reason(event, settings):
-        return Outcome(bucket, key, "skipped", reason=ignored)
+        return Outcome.skipped(bucket, key, ignored)
     target = settings.result_target(bucket, key)
-    stored = head_result(client, target)  # first: see the module's docstring
+    stored = result_store.look(client, target)  # first: see the module's docstring
     current = storage.current_version(client, bucket, key)
     outcome = settle(
         client, (bucket, key), target, settings, event.version.sequencer, looked=(stored, current)
     )
     mine = stored.source_of(key) if stored is not None else None
-    if outcome.reason == REFLECTS_CURRENT and mine is not None and _is_late(event.version, mine):
-        outcome.reason = "DeletionIsLate"
+    if (
+        outcome.reason is Reason.KEY_HAS_CURRENT_OBJECT
+        and mine is not None
+        and _is_late(event.version, mine)
+    ):
+        outcome.reason = Reason.DELETION_IS_LATE
     return outcome
 
 
@@ -88,19 +87,18 @@ def withdraw_orphan(client: S3Client, bucket: str, out_key: str, settings: Setti
     after the removal included), 2 where the input exists after all.
     """
     target = (bucket, out_key)
-    found = storage.read_result_source(client, *target)
+    found = result_store.named_input(client, target)
     if found is None or settings.result_target(bucket, found[1]) != target:
-        return Outcome(bucket, out_key, "skipped", reason="NoResultToWithdraw")
+        return Outcome.skipped(bucket, out_key, Reason.NO_RESULT_TO_WITHDRAW)
     stored, key = found
     if storage.current_version(client, bucket, key) is not None:
-        return Outcome(bucket, key, "skipped", reason="KeyHasCurrentObject")
+        return Outcome.skipped(bucket, key, Reason.KEY_HAS_CURRENT_OBJECT)
     try:
-        storage.withdraw_result(client, *target, replaces=stored)
+        result_store.withdraw(client, target, replaces=stored)
     except storage.ResultConflict:
         # Rewritten since it was read: by a newer upload of its input, which stands.
-        return Outcome(bucket, key, "skipped", reason="ResultUpToDate")
-    KNOWN.remember(known_location(client, target), None)
+        return Outcome.skipped(bucket, key, Reason.RESULT_UP_TO_DATE)
     # As after every write, a look at the key: it may have an object again (settle totals it).
     if (now := storage.current_version(client, bucket, key)) is None:
-        return Outcome(bucket, key, "withdrawn", result_key=out_key)
+        return Outcome(bucket, key, Status.WITHDRAWN, result_key=out_key)
     return settle(client, (bucket, key), target, settings, None, looked=(None, now))

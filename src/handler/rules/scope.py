@@ -13,15 +13,13 @@ No S3, no Lambda: each rule is tested on strings alone.
 from __future__ import annotations
 
 import re
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-#: Skip reasons of the rules below (described in ``processing.REASONS``).
-NOT_OWN_BUCKET: Final = "NotOwnBucket"
-NOT_A_BUCKET_NAME: Final = "NotABucketName"
-KEY_TOO_LONG: Final = "KeyTooLong"
+from handler.outcomes import Reason
 
-#: The refusals: a record skipped for one of these is counted as ``RecordsRefused``.
-REFUSALS: Final = frozenset({NOT_OWN_BUCKET, NOT_A_BUCKET_NAME, KEY_TOO_LONG})
+if TYPE_CHECKING:
+    from handler.events import ObjectEvent
+    from handler.rules.settings import Settings
 
 #: S3's limit on a key: 1024 bytes of UTF-8. A longer key cannot exist; S3 answers
 #: ``KeyTooLongError`` for it, and the result key (as long) could not be written either.
@@ -64,14 +62,27 @@ def bucket_name_problem(name: str) -> str | None:
     return None
 
 
-def refusal(bucket: str, key: str, *, owns: bool) -> str | None:
+def refusal(bucket: str, key: str, *, owns: bool) -> Reason | None:
     """The skip reason of an event for ``bucket``/``key`` that the deployment must not act on,
     or ``None``: a name that is not a bucket name first (whatever the list says), then a bucket
     not its own (``owns``: ``Settings.owns``), then a key longer than S3 allows."""
     if bucket_name_problem(bucket):
-        return NOT_A_BUCKET_NAME
+        return Reason.NOT_A_BUCKET_NAME
     if not owns:
-        return NOT_OWN_BUCKET
+        return Reason.NOT_OWN_BUCKET
     if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
-        return KEY_TOO_LONG
+        return Reason.KEY_TOO_LONG
+    return None
+
+
+def ignore_reason(event: ObjectEvent, settings: Settings) -> Reason | None:
+    """Why the function does nothing for ``event`` before any request, or ``None``: a bucket
+    not its own or not a bucket name, a key S3 could not hold (``refusal``); an event neither a
+    creation nor a deletion; a key that is not an input. Both flows ask it first."""
+    if refused := refusal(event.bucket, event.key, owns=settings.owns(event.bucket)):
+        return refused
+    if not (event.created or event.deleted):
+        return Reason.NOT_OBJECT_CREATED
+    if not settings.is_input(event.key):
+        return Reason.NOT_AN_INPUT_KEY
     return None
