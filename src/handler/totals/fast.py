@@ -9,15 +9,20 @@ outside strict JSON, a possible duplicate ``price``, a total needing too many di
 first problem. So this module changes speed, never an outcome; ``tests/test_totals_fastpath.py``
 pins that by comparing both paths on any document.
 
-Where batches are cut, and what happens to a refused one, is ``source.Source``'s business.
+Which products count is ``rule``'s: a batch in which a member ``rule.READS`` names may appear is
+declined (the exact path hands those members to ``rule.counts``), and the others are added only if
+``rule.counts`` counts a product holding none of them. Where batches are cut, and what happens to a
+refused one, is ``source.Source``'s business.
 """
 
 from __future__ import annotations
 
 import decimal
 import functools
+import itertools
 import math
 import re
+from collections.abc import Iterable
 from decimal import Decimal
 from operator import attrgetter
 from typing import Any, Final
@@ -25,13 +30,14 @@ from typing import Any, Final
 import msgspec
 
 from handler.totals.arithmetic import EXACT
+from handler.totals.rule import NO_MEMBERS, PRICE, READS, counts
 from handler.totals.strict import FORBIDDEN
 
 
 class _Product(msgspec.Struct, gc=False):
     # The price's JSON text, untouched (msgspec still checks its grammar): how it is summed is
     # decided for the whole batch at once, below.
-    price: msgspec.Raw
+    price: msgspec.Raw = msgspec.field(name=PRICE)
 
 
 _BATCH_DECODER: Final = msgspec.json.Decoder(list[_Product])
@@ -45,9 +51,36 @@ _FLOATS_DECODER: Final = msgspec.json.Decoder(list[float])
 _price_of: Final = attrgetter("price")
 # What ijson gives for a JSON number (bool is excluded: it would add as 0 or 1).
 _NUMBER_TYPES: Final = frozenset({int, Decimal})
-_PRICE_KEY: Final = b'"price"'
-# A key can spell "price" with escapes only by one of these (JSON escapes are \uXXXX).
-_PRICE_LETTER_ESCAPES: Final = (b"\\u0070", b"\\u0072", b"\\u0069", b"\\u0063", b"\\u0065")
+_PRICE_KEY: Final = b'"' + PRICE.encode() + b'"'
+# What a top-level key ending in "price (an escaped quote, then the price's name) holds.
+_PRICE_IN_KEY: Final = '"' + PRICE
+# The members the rule reads, as they are written without escapes: a batch holding one (as a key
+# or not) is the exact path's.
+_READ_KEYS: Final = tuple(b'"' + key.encode() + b'"' for key in sorted(READS))
+# JSON's two-character escapes: the character, and the letter after the backslash.
+_SHORT_ESCAPES: Final = dict(zip('"\\/\b\f\n\r\t', '"\\/bfnrt', strict=True))
+
+
+def _escapes(keys: Iterable[str]) -> tuple[bytes, ...]:
+    """Every escape by which a key could write one of the characters of ``keys``: ``\\uXXXX``
+    with its hex digits in either case (both halves of a UTF-16 pair beyond U+FFFF), and the
+    two-character escapes (``\\/``). A batch holding none of them writes each such key as its
+    plain text, so that looking for that text finds them all."""
+    found: dict[bytes, None] = {}
+    for char in sorted(set("".join(keys))):
+        units = char.encode("utf-16-be")
+        for at in range(0, len(units), 2):
+            digits = units[at : at + 2].hex()
+            for spelling in itertools.product(*(sorted({d, d.upper()}) for d in digits)):
+                found[("\\u" + "".join(spelling)).encode()] = None
+        if char in _SHORT_ESCAPES:
+            found[("\\" + _SHORT_ESCAPES[char]).encode()] = None
+    return tuple(found)
+
+
+# Every escape a key could spell the price or a member the rule reads with (with the price alone,
+# five: "\u0070" for its "p" and the like).
+_KEY_ESCAPES: Final = _escapes({PRICE, *READS})
 
 # The float route's bounds: at most this many decimal places, and a sum below 2**44 units of the
 # last place (see ``_sum_of_plain_prices``).
@@ -71,7 +104,7 @@ def decode_batch(batch: bytes | memoryview, total: Decimal) -> tuple[int, Decima
     # One copy of the batch (it may be a view of the source's buffer): the array msgspec reads.
     # Brackets add no key, no escape and no forbidden byte, so the checks may read it too.
     array = b"".join((b"[", batch, b"]"))
-    if not plain(array):
+    if not plain(array) or not _rule_allows(array):
         return None
     try:
         products = _BATCH_DECODER.decode(array)
@@ -100,6 +133,13 @@ def decode_batch(batch: bytes | memoryview, total: Decimal) -> tuple[int, Decima
         return None
 
 
+def _rule_allows(array: bytes) -> bool:
+    """Whether ``rule`` lets this batch be added without looking at its products' members: none
+    of them holds a member the rule reads (``array`` is ``plain``, so such a member would show its
+    text), and a product holding none counts."""
+    return counts(NO_MEMBERS) and not any(key in array for key in _READ_KEYS)
+
+
 def _prices_beside_nested_keys(array: bytes) -> list[msgspec.Raw] | None:
     """Each product's price text where the batch holds more '"price"' than products, or
     ``None`` if one of them may be a duplicate price.
@@ -114,11 +154,11 @@ def _prices_beside_nested_keys(array: bytes) -> list[msgspec.Raw] | None:
     expected = 0
     texts = []
     for product in products:
-        price = product.pop("price", None)
+        price = product.pop(PRICE, None)
         if price is None:
             return None
         texts.append(price)
-        if any('"price' in key for key in product):
+        if any(_PRICE_IN_KEY in key for key in product):
             return None
         expected += 1 + sum(bytes(value).count(_PRICE_KEY) for value in product.values())
     return texts if array.count(_PRICE_KEY) == expected else None
@@ -160,8 +200,8 @@ def _sum_of_plain_prices(prices: bytes) -> Decimal | None:
 def plain(batch: bytes) -> bool:
     """Whether msgspec's reading of ``batch`` can be trusted: it is UTF-8 (msgspec does not check
     inside strings; yajl does), has no byte that msgspec takes for whitespace but strict JSON
-    refuses, and every key that could be 'price' is written without escapes, so that counting
-    finds them all."""
+    refuses, and every key that could be the price or a member the rule reads is written without
+    escapes, so that looking for their text finds them all."""
     if not batch.isascii():
         try:
             batch.decode()
@@ -171,4 +211,4 @@ def plain(batch: bytes) -> bool:
     # is one memchr, several times faster than any two-byte pattern.
     if any(byte in batch for byte in FORBIDDEN):
         return False
-    return b"\\" not in batch or not any(escape in batch for escape in _PRICE_LETTER_ESCAPES)
+    return b"\\" not in batch or not any(escape in batch for escape in _KEY_ESCAPES)
