@@ -248,7 +248,7 @@ SCHEDULES ?= 2000
 convergence: $(STAMP) ## the convergence checker at length: SCHEDULES=N random schedules (default 2000, ~7 min)
 	CONVERGENCE_SCHEDULES=$(SCHEDULES) $(BIN)/pytest tests/reliability/test_convergence.py -p no:cacheprovider -q $(PYTEST_ARGS)
 
-quick: $(STAMP) $(ACTIONLINT_STAMP) ## the unit and functional tiers (tests/unit, tests/functional): no subprocess, no SAM CLI
+quick: $(STAMP) $(ACTIONLINT_STAMP) ## the unit and functional tiers (tests/unit, tests/functional; python3.11+, no SAM CLI): ~80 s on 2 cores, ~110 s with a fresh .venv
 	$(BIN)/pytest -q $(QUICK_TIERS) $(PYTEST_ARGS)
 
 # mutmut works in mutants/ (a mutated copy of src/handler with the tests); it is made anew on
