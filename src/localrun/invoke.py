@@ -378,6 +378,8 @@ def load_event(path: Path) -> dict[str, Any]:
         raise UsageError(f"the event {path} is not JSON ({error})") from None
     if not isinstance(event, dict):
         raise UsageError(f"the event {path} is JSON but not an object")
+    if "products" in event:  # a market document, the input itself, given where an event goes
+        raise UsageError(f"{path} is a market document, not an event: upload it with --file {path}")
     return event
 
 

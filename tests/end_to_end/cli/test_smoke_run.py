@@ -166,6 +166,17 @@ def test_event_that_is_not_json(capsys: pytest.CaptureFixture[str], tmp_path: Pa
     assert "is not JSON" in one_line_error(capsys, ["--event", str(path)])
 
 
+def test_a_market_document_given_as_the_event_hints_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "my_market.json"
+    path.write_text('{"market": "mine", "products": [{"price": 1.5}]}')
+    line = one_line_error(capsys, ["--event", str(path)])
+    assert line == (
+        f"make run: error: {path} is a market document, not an event: upload it with --file {path}"
+    )
+
+
 def test_event_of_a_shape_the_function_does_not_take(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
@@ -274,13 +285,13 @@ def test_key_without_file_is_an_error_not_ignored(capsys: pytest.CaptureFixture[
 # --- `make run` itself: stdout is JSON however it is called, and Python 3.11+ is said in one line
 
 
-def make_run(*variables: str) -> subprocess.CompletedProcess[str]:
-    """``make run`` as typed in a user's shell: without the make variables of a `make unit`
-    around this test (a `-s` there would hide what `make run` echoes)."""
+def make_run(*variables: str, target: str = "run") -> subprocess.CompletedProcess[str]:
+    """``make run`` (or another ``target``) as typed in a user's shell: without the make
+    variables of a `make unit` around this test (a `-s` there would hide what `make run` echoes)."""
     inherited = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")
     env = {name: value for name, value in os.environ.items() if name not in inherited}
     return subprocess.run(
-        ["make", "run", *variables],
+        ["make", target, *variables],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -350,3 +361,50 @@ def test_the_scripts_on_an_old_python_say_so_in_one_line(script: str) -> None:
     assert done.stderr.splitlines() == [
         f"{path}: error: Python 3.11 or newer is needed; this is Python 3.10.13 ({sys.executable})"
     ]
+
+
+# --- exit statuses through make, which exits 2 whenever a recipe fails
+
+
+def test_make_run_names_the_status_it_could_not_keep() -> None:
+    done = make_run("ARGS=--no-such-flag")
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.splitlines()[-2] == (
+        "run exited 2: could not start (usage, settings or S3) "
+        "(run scripts/local_invoke.py directly to keep the status)"
+    )
+
+
+def test_make_backfill_names_the_status_it_could_not_keep() -> None:
+    done = make_run("ARGS=--prefix p", target="backfill")
+    assert done.returncode == 2
+    assert "backfill exited 2: could not start (usage, settings or S3)" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("arguments", "status"), [(["--embedded-demo", "--dry-run"], 0), (["--prefix", "p"], 2)]
+)
+def test_the_backfill_script_run_directly_keeps_its_status(
+    arguments: list[str], status: int
+) -> None:
+    # The documented way for a script that branches on the status (docs/backfill.md).
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "backfill.py"), *arguments],
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == status, done.stderr
+
+
+@pytest.mark.parametrize("goal", ["test", "template-check", "localstack-test", "bench-cold"])
+def test_the_python313_targets_say_so_at_once_without_one(goal: str) -> None:
+    # PY313= stands for a machine without python3.13: one line, before anything is installed.
+    done = make_run("PY313=", target=goal)
+    assert done.returncode == 2
+    [line] = done.stderr.splitlines()
+    assert f"make {goal} needs a python3.13" in line
+    assert "pyenv install 3.13" in line
