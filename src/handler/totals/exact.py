@@ -112,9 +112,7 @@ def _walk_products(events: Iterator[Event], source: Source) -> tuple[int, Decima
     return count, total
 
 
-def _counted_price(
-    events: Iterator[Event], index: int, plain_counts: bool
-) -> Decimal | int | None:
+def _counted_price(events: Iterator[Event], index: int, plain_counts: bool) -> Decimal | int | None:
     """Consume one product object (its ``start_map`` already read); return its price, or
     ``None`` where ``rule.counts`` leaves it out of the total (``plain_counts``: its answer for a
     product holding no member it reads)."""
