@@ -500,20 +500,42 @@ def explain(answer: dict[str, Any]) -> list[str]:
     return lines
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    """Upload, invoke, and collect the handler's answer and the result objects it wrote."""
+def run(args: argparse.Namespace) -> None:
+    """Upload, invoke, and print the result objects written, each step told on stderr as it
+    happens. With ``--delete``, then delete each input, invoke with S3's deletion event, and
+    print on stdout one JSON line per deletion: the handler's record of it, with ``deleted``
+    naming the input deleted."""
     client: S3Client = boto3.client("s3")
     event, notes = build_event(args, client)
     for note in notes:
         print(note, file=sys.stderr)
     with source_buckets({bucket for bucket, _ in event_keys(event)}):
-        answers = [invoke(event, verbose=args.verbose)]
-        if args.delete:
-            for deletion in delete_inputs(client, event):
-                notes = [f"deleted s3://{bucket}/{key}" for bucket, key in event_keys(deletion)]
-                print("\n".join(notes), file=sys.stderr)
-                answers.append(invoke(deletion, verbose=args.verbose))
-    return {"answers": answers, "results": written_results(client, event)}
+        tell(invoke(event, verbose=args.verbose))
+        results = written_results(client, event)
+        if not results:
+            print("no result object was written", file=sys.stderr)
+        for location, document in results.items():
+            print(f"result object {location}", file=sys.stderr)
+            print(document, flush=True)
+        if not args.delete:
+            return
+        for deletion in delete_inputs(client, event):
+            for bucket, key in event_keys(deletion):
+                print(f"deleted s3://{bucket}/{key}", file=sys.stderr)
+            answer = invoke(deletion, verbose=args.verbose)
+            tell(answer)
+            for record in answer.get("records", []):
+                deleted = f"s3://{record['bucket']}/{record['key']}"
+                print(json.dumps({"deleted": deleted, **record}, ensure_ascii=False), flush=True)
+        if not written_results(client, event):
+            print("no result object is left", file=sys.stderr)
+
+
+def tell(answer: dict[str, Any]) -> None:
+    """The handler's answer on stderr, with what each skip reason means."""
+    print("handler answer: " + json.dumps(answer, ensure_ascii=False), file=sys.stderr)
+    for line in explain(answer):
+        print(line, file=sys.stderr)
 
 
 @contextlib.contextmanager
@@ -618,7 +640,7 @@ def main(argv: list[str] | None = None) -> int:
             if not args.real_s3:
                 endpoint = stack.enter_context(embedded_s3())
                 print(f"embedded S3 (moto) at {endpoint}", file=sys.stderr)
-            outcome = run(args)
+            run(args)
     except UsageError as error:
         return fail(str(error))
     except NoCredentialsError:
@@ -630,16 +652,6 @@ def main(argv: list[str] | None = None) -> int:
         return fail(str(error))
     except ValueError as error:  # an event the function does not take (UnknownEvent, ...)
         return fail(str(error))
-    for answer in outcome["answers"]:
-        print("handler answer: " + json.dumps(answer, ensure_ascii=False), file=sys.stderr)
-        for line in explain(answer):
-            print(line, file=sys.stderr)
-    if not outcome["results"]:
-        left = "is left" if args.delete else "was written"
-        print(f"no result object {left}", file=sys.stderr)
-    for location, document in outcome["results"].items():
-        print(f"result object {location}", file=sys.stderr)
-        print(document, flush=True)
     return 0
 
 

@@ -127,8 +127,25 @@ def test_delete_flag_totals_then_withdraws_the_result(
 ) -> None:
     assert main(["--delete"]) == 0
     captured = capsys.readouterr()
-    assert captured.out == ""  # nothing left to print
-    assert "deleted s3://market-totals-demo/market_a/market_infos.json" in captured.err
+    # stdout: the result as written, then what the deletion did to it, one JSON line each.
+    written, deleted = (json.loads(line) for line in captured.out.splitlines())
+    assert written["status"] == "ok"
+    assert deleted == {
+        "deleted": "s3://market-totals-demo/market_a/market_infos.json",
+        "bucket": "market-totals-demo",
+        "key": "market_a/market_infos.json",
+        "status": "withdrawn",
+        "result_key": "market_a/total_price.json",
+    }
+    # stderr: in the order things happened.
+    err = captured.err
+    order = [
+        err.index("result object s3://market-totals-demo/market_a/total_price.json"),
+        err.index("deleted s3://market-totals-demo/market_a/market_infos.json"),
+        err.index("withdrawn market_a/total_price.json: its input"),
+        err.index("no result object is left"),
+    ]
+    assert order == sorted(order)
     answers = [
         json.loads(line.removeprefix("handler answer: "))
         for line in captured.err.splitlines()
