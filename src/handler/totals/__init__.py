@@ -19,13 +19,11 @@ Two parsers share the work, and one of them alone decides what a document means:
 JSON forbids that yajl would take for whitespace; ``arithmetic`` is the decimal context both paths
 add in; ``outcome`` is what the core answers. The behaviour is described in ``docs/behaviour.md``.
 
-**Changing how the total is computed** (how a price counts, which prices are accepted): the two
-paths must agree, so change ``exact.py`` (the judge) *and* ``fast.py`` (which declines a batch,
-``None``, for anything it does not handle the same way), or make ``fast.decode_batch`` decline
-what changed. A small document never reaches the fast path (its first ``READ_SIZE`` bytes go to the
-exact path), so a change made to ``exact.py`` alone passes on a small market and gives a wrong
-total on a large one. ``tests/test_totals_fastpath.py`` fails loudly where the two disagree
-(``test_a_large_market_totals_as_a_small_one_of_the_same_products``, in ``make quick``);
+**Changing how the total is computed**: which products count is declared once, in ``rule``
+(``PRICE``, ``READS``, ``counts``), and both paths derive from it: change it there alone.
+``tests/unit/test_total_rule.py`` (in ``make quick``) fails loudly where the paths disagree on
+generated products past ``READ_SIZE``; a change to how a price itself is read or added is one to
+``exact.py`` and ``fast.py``, which ``tests/test_totals_fastpath.py`` compares.
 ``docs/development.md`` has the recipe.
 """
 
